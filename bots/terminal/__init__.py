@@ -1,0 +1,1 @@
+"""Terminal adapter: ``askdesk chat`` and ``askdesk ask``."""

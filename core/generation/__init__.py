@@ -1,0 +1,1 @@
+"""Prompt building, generator backends and grounding checks."""

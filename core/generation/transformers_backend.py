@@ -1,0 +1,110 @@
+"""Local generation with transformers: any causal LM with a chat template, streamed.
+
+CUDA in bf16 when available, else CPU in fp32; greedy decoding by default. The model is
+loaded once per process and generation runs in a worker thread that feeds a
+``TextIteratorStreamer``, so callers get text as it is produced.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from core.errors import GenerationError, ModelError
+from core.generation.base import ChatMessage
+from core.generation.model_store import resolve_generator_model
+
+log = logging.getLogger(__name__)
+
+_LOCK = threading.Lock()
+_LOADED: dict[tuple[str, str], tuple[object, object]] = {}
+
+
+def load_model(name: str, device: str, cache_dir: Path) -> tuple[object, object]:
+    """(model, tokenizer) for ``name`` on ``device``, loaded once per process."""
+    key = (name, device)
+    with _LOCK:
+        if key in _LOADED:
+            return _LOADED[key]
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = resolve_generator_model(name, cache_dir)
+        started = time.perf_counter()
+        dtype = torch.bfloat16 if device == "cuda" else torch.float32
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        except Exception as exc:  # noqa: BLE001
+            raise ModelError(
+                f"Could not load generator model {name!r}: {exc}. Check ASKDESK_GENERATOR_MODEL; without "
+                "network access it must be a local folder, a .gguf file, or already in the Hugging Face cache."
+            ) from exc
+        model.to(device).eval()
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        if not getattr(tokenizer, "chat_template", None):
+            raise ModelError(f"Generator model {name!r} has no chat template; configure an instruct/chat model.")
+        log.info("generator %s loaded on %s (%s) in %.1fs", name, device, dtype, time.perf_counter() - started)
+        _LOADED[key] = (model, tokenizer)
+        return model, tokenizer
+
+
+class TransformersGenerator:
+    """Streams greedy completions from a local causal LM."""
+
+    def __init__(self, name: str, device: str, cache_dir: Path, repetition_penalty: float = 1.0) -> None:
+        self.name = name
+        self.device = device
+        self.cache_dir = Path(cache_dir)
+        self.repetition_penalty = repetition_penalty
+        # One generate() at a time per process; concurrent requests are batched by the scheduler.
+        self._generate_lock = threading.Lock()
+
+    def _loaded(self):
+        return load_model(self.name, self.device, self.cache_dir)
+
+    def warm_up(self) -> None:
+        self._loaded()
+
+    def encode(self, messages: list[ChatMessage]):
+        """Token ids of the chat-formatted prompt (with the assistant turn opened)."""
+        _, tokenizer = self._loaded()
+        return tokenizer.apply_chat_template(
+            list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+
+    def stream(self, messages: list[ChatMessage], max_new_tokens: int) -> Iterator[str]:
+        from transformers import TextIteratorStreamer
+
+        model, tokenizer = self._loaded()
+        inputs = self.encode(messages).to(self.device)
+        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300)
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with self._generate_lock:
+                    model.generate(
+                        **inputs,
+                        streamer=streamer,
+                        max_new_tokens=max_new_tokens,
+                        do_sample=False,
+                        repetition_penalty=self.repetition_penalty,
+                        pad_token_id=tokenizer.pad_token_id,
+                    )
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                failure.append(exc)
+                streamer.end()
+
+        worker = threading.Thread(target=run, name="askdesk-generate", daemon=True)
+        worker.start()
+        for text in streamer:
+            if text:
+                yield text
+        worker.join()
+        if failure:
+            raise GenerationError(f"The generator failed: {failure[0]}") from failure[0]

@@ -1,0 +1,81 @@
+"""The common types that cross the adapter boundary.
+
+Every adapter (terminal, Slack, Telegram) turns its platform's event into an
+:class:`IncomingMessage` and renders the :class:`Answer` it gets back. Nothing here
+knows about any platform; ``platform`` is just a label used for storage and logs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryTurn:
+    """One earlier exchange in the same conversation, passed as context."""
+
+    role: Literal["user", "assistant"]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """A question as it arrives from any platform."""
+
+    text: str
+    platform: str = "terminal"
+    conversation_id: str = "local"
+    thread_id: str | None = None
+    message_id: str | None = None
+    user_id: str | None = None
+    user_name: str | None = None
+    is_direct: bool = True
+    mentioned_bot: bool = False
+    received_at: datetime = field(default_factory=_now)
+    # Earlier turns that the adapter already knows (e.g. a Slack thread); the store adds its own.
+    history: tuple[HistoryTurn, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A retrieved passage that the answer relies on."""
+
+    passage_id: str
+    title: str
+    source: str
+    snippet: str
+    score: float
+    url: str | None = None
+    number: int = 0  # the [n] marker used in the answer text
+
+    @property
+    def label(self) -> str:
+        """Human-readable name for a source list: the title, else the file."""
+        return self.title or self.source
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the core returns: the text to show, and what it stands on."""
+
+    text: str
+    citations: tuple[Citation, ...] = ()
+    confidence: float = 0.0
+    refused: bool = False
+    # How the text was produced: "generated", "extractive" (verification fallback), "refusal".
+    mode: Literal["generated", "extractive", "refusal"] = "generated"
+    # Set when verification rejected the generated text; kept for logs and benchmarks.
+    rejected_reason: str | None = None
+    latency_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (used by ``askdesk ask --json``)."""
+        data = asdict(self)
+        data["citations"] = [asdict(c) for c in self.citations]
+        return data

@@ -1,0 +1,1 @@
+"""Knowledge-base loading and chunking, embedding, indexes, and the rebuild command."""

@@ -1,0 +1,185 @@
+"""Build or update the search index of a knowledge base: incremental and atomic.
+
+Incremental: a passage whose embedded text did not change (content hash) keeps its
+vector; only new or edited passages are embedded; deleted files simply drop out.
+
+Atomic: each build is written to a fresh sibling folder and ``index_dir`` (a symlink)
+is switched to it with one ``os.replace``; a crash or Ctrl-C mid-build leaves the
+previous index serving. Run as ``askdesk index build`` or ``python -m core.retrieval.build``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from core.config import Settings
+from core.devices import resolve_device
+from core.errors import IndexUnusableError
+from core.retrieval.embedder import get_embedder
+from core.retrieval.index import VectorIndex
+from core.retrieval.loader import FileProblem, load_knowledge_base
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class BuildReport:
+    """What a build did; printed as the summary."""
+
+    index_dir: Path
+    files: int = 0
+    passages: int = 0
+    new: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    seconds: float = 0.0
+    up_to_date: bool = False
+    problems: list[FileProblem] = field(default_factory=list)
+
+    def summary(self) -> str:
+        state = "already up to date" if self.up_to_date else "built"
+        return (
+            f"Index {state} at {self.index_dir}: {self.files} files, {self.passages} passages "
+            f"({self.new} new, {self.unchanged} unchanged, {self.removed} removed) in {self.seconds:.1f}s"
+        )
+
+
+def _load_previous(index_dir: Path, model: str) -> VectorIndex | None:
+    """The current index when it can seed an incremental build; else start from scratch."""
+    if not (index_dir / "manifest.json").exists():
+        return None
+    try:
+        return VectorIndex.load(index_dir, expected_model=model)
+    except IndexUnusableError as exc:
+        log.warning("previous index not reused: %s", exc)
+        return None
+
+
+def _swap_in(new_dir: Path, index_dir: Path) -> None:
+    """Point ``index_dir`` at ``new_dir`` atomically and delete the folder it replaced."""
+    old_target: Path | None = None
+    if index_dir.is_symlink():
+        old_target = index_dir.parent / os.readlink(index_dir)
+    elif index_dir.exists():
+        # A plain folder (copied by hand, or an older layout): move it aside first.
+        old_target = index_dir.with_name(f".{index_dir.name}-previous-{os.getpid()}")
+        index_dir.rename(old_target)
+    link_tmp = index_dir.with_name(f".{index_dir.name}-link-{os.getpid()}")
+    if link_tmp.is_symlink() or link_tmp.exists():
+        link_tmp.unlink()
+    link_tmp.symlink_to(new_dir.name)
+    os.replace(link_tmp, index_dir)
+    if old_target is not None and old_target.resolve() != new_dir.resolve():
+        shutil.rmtree(old_target, ignore_errors=True)
+
+
+def _remove_stale_builds(index_dir: Path, keep: Path) -> None:
+    """Folders of builds that were interrupted before their swap."""
+    for sibling in index_dir.parent.glob(f".{index_dir.name}-*"):
+        if sibling.is_dir() and not sibling.is_symlink() and sibling.resolve() != keep.resolve():
+            shutil.rmtree(sibling, ignore_errors=True)
+
+
+def build_index(
+    settings: Settings,
+    kb_dir: Path | None = None,
+    index_dir: Path | None = None,
+    progress: bool = False,
+) -> BuildReport:
+    """Bring the index at ``index_dir`` in line with the knowledge base at ``kb_dir``."""
+    started = time.perf_counter()
+    kb_dir = Path(kb_dir or settings.kb_dir)
+    index_dir = Path(index_dir or settings.index_dir).absolute()
+    model = settings.embedding_model
+    loaded = load_knowledge_base(kb_dir, settings.chunk_chars, settings.chunk_overlap)
+    for problem in loaded.problems:
+        log.warning("skipped %s", problem)
+    report = BuildReport(index_dir=index_dir, files=loaded.files, passages=len(loaded.passages), problems=loaded.problems)
+
+    previous = _load_previous(index_dir, model)
+    reusable = previous.hashes() if previous else {}
+    current_hashes = [p.content_hash for p in loaded.passages]
+    todo = [i for i, h in enumerate(current_hashes) if h not in reusable]
+    report.new = len(todo)
+    report.unchanged = len(loaded.passages) - len(todo)
+    if previous is not None:
+        kept = set(current_hashes)
+        report.removed = sum(1 for p in previous.passages if p.content_hash not in kept)
+        same_passages = [p.to_dict() for p in previous.passages] == [p.to_dict() for p in loaded.passages]
+        if not todo and same_passages:
+            report.up_to_date = True
+            report.seconds = time.perf_counter() - started
+            return report
+
+    dimension = previous.dimension if previous else None
+    new_vectors = np.zeros((0, dimension or 0), dtype=np.float32)
+    if todo:
+        embedder = get_embedder(model, resolve_device(settings.device))
+        new_vectors = embedder.embed_passages(
+            [loaded.passages[i].embed_text for i in todo], progress=progress and len(todo) > 64
+        )
+        dimension = embedder.dimension
+    vectors = np.zeros((len(loaded.passages), dimension), dtype=np.float32)
+    for row, i in enumerate(todo):
+        vectors[i] = new_vectors[row]
+    for i, h in enumerate(current_hashes):
+        if h in reusable:
+            vectors[i] = previous.vectors[reusable[h]]  # type: ignore[union-attr]
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    new_dir = index_dir.with_name(f".{index_dir.name}-{stamp}")
+    meta = {"built_at": datetime.now(timezone.utc).isoformat(), "kb_dir": str(kb_dir.absolute()), "files": loaded.files}
+    try:
+        VectorIndex(loaded.passages, vectors, model, meta).save(new_dir)
+        _swap_in(new_dir, index_dir)
+    except BaseException:
+        shutil.rmtree(new_dir, ignore_errors=True)
+        raise
+    _remove_stale_builds(index_dir, keep=new_dir)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def add_build_arguments(parser: "argparse.ArgumentParser") -> None:
+    parser.add_argument("kb_dir", nargs="?", type=Path, help="knowledge base folder (default: ASKDESK_KB_DIR)")
+    parser.add_argument("--index", dest="index_dir", type=Path, help="index folder (default: ASKDESK_INDEX_DIR)")
+    parser.add_argument("--quiet", action="store_true", help="print only problems and the summary line")
+
+
+def run_build(args: "argparse.Namespace", settings: Settings) -> int:
+    """Build, print skipped files and the summary; shared by the CLI and this script."""
+    report = build_index(settings, args.kb_dir, args.index_dir, progress=not args.quiet)
+    for problem in report.problems:
+        print(f"skipped {problem}", file=sys.stderr)
+    print(report.summary())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The rebuild script: ``python -m core.retrieval.build [KB_DIR] [--index DIR]``."""
+    from core.config import get_settings
+    from core.errors import AskdeskError
+
+    parser = argparse.ArgumentParser(prog="python -m core.retrieval.build", description=__doc__.splitlines()[0])
+    add_build_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run_build(args, get_settings())
+    except AskdeskError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

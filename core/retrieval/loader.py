@@ -1,0 +1,163 @@
+"""Read a knowledge-base folder into passages, reporting every file that cannot be used.
+
+A bad file never aborts the build silently and never takes good files down with it:
+it is named in :attr:`LoadResult.problems` and skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.errors import KnowledgeBaseError
+from core.retrieval.chunking import chunk_text, parse_front_matter
+from core.retrieval.passages import Passage
+
+log = logging.getLogger(__name__)
+
+TEXT_SUFFIXES = {".md", ".markdown", ".txt"}
+CSV_SUFFIXES = {".csv"}
+SUPPORTED = TEXT_SUFFIXES | CSV_SUFFIXES
+
+
+@dataclass(slots=True)
+class FileProblem:
+    """A file that was skipped, and why."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass(slots=True)
+class LoadResult:
+    passages: list[Passage] = field(default_factory=list)
+    files: int = 0
+    problems: list[FileProblem] = field(default_factory=list)
+
+
+def _read_text(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+
+
+def _title_from(meta: dict[str, str], body: str, path: Path) -> str:
+    if meta.get("title"):
+        return meta["title"]
+    for line in body.splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+    return path.stem.replace("-", " ").replace("_", " ").strip().capitalize()
+
+
+def load_text_file(path: Path, rel: str, max_chars: int, overlap: int) -> list[Passage]:
+    """Markdown or plain text → passages with heading path, title and front-matter URL."""
+    meta, body = parse_front_matter(_read_text(path))
+    title = _title_from(meta, body, path)
+    passages = []
+    for n, chunk in enumerate(chunk_text(body, max_chars, overlap)):
+        # The H1 that repeats the title adds nothing to the heading path.
+        headings = tuple(h for h in chunk.headings if h != title)
+        passages.append(
+            Passage(
+                passage_id=f"{rel}#{n}",
+                doc_id=rel,
+                text=chunk.text,
+                title=title,
+                source=rel,
+                headings=headings,
+                url=meta.get("url") or None,
+            )
+        )
+    if not passages:
+        raise ValueError("no text in the file")
+    return passages
+
+
+def load_faq_csv(path: Path, rel: str) -> list[Passage]:
+    """A CSV FAQ: one passage per row, ``question,answer`` required, ``id``/``url``/``intent`` optional.
+
+    Rows that share an ``id`` are paraphrases of one entry: they keep that id as ``doc_id``
+    and get unique passage ids ``<id>~<n>``.
+    """
+    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
+    columns = {c.strip().lower(): c for c in (reader.fieldnames or []) if c}
+    missing = [c for c in ("question", "answer") if c not in columns]
+    if missing:
+        found = ", ".join(columns) or "none"
+        raise ValueError(f"CSV FAQ needs columns question,answer; missing {', '.join(missing)} (found: {found})")
+    rows = list(reader)
+    ids = [(row.get(columns["id"]) or "").strip() if "id" in columns else "" for row in rows]
+    id_counts = Counter(ids)
+    seen: dict[str, int] = {}
+    passages: list[Passage] = []
+    for n, (row, given_id) in enumerate(zip(rows, ids), start=1):
+        question = (row.get(columns["question"]) or "").strip()
+        answer = (row.get(columns["answer"]) or "").strip()
+        if not question or not answer:
+            log.warning("%s row %d: empty question or answer, skipped", rel, n)
+            continue
+        doc_id = given_id or f"{rel}#{n}"
+        count = seen.get(doc_id, 0)
+        seen[doc_id] = count + 1
+        passage_id = f"{doc_id}~{count}" if given_id and id_counts[given_id] > 1 else doc_id
+        extra = {}
+        if "intent" in columns and (row.get(columns["intent"]) or "").strip():
+            extra["intent"] = row[columns["intent"]].strip()
+        url = (row.get(columns["url"]) or "").strip() if "url" in columns else ""
+        passages.append(
+            Passage(
+                passage_id=passage_id,
+                doc_id=doc_id,
+                text=answer,
+                title=question,
+                source=rel,
+                url=url or None,
+                extra=extra,
+            )
+        )
+    if not passages:
+        raise ValueError("CSV FAQ has no rows with both a question and an answer")
+    return passages
+
+
+def load_knowledge_base(kb_dir: Path, max_chars: int = 900, overlap: int = 120) -> LoadResult:
+    """Load every supported file under ``kb_dir``; problems are collected, not raised."""
+    kb_dir = Path(kb_dir)
+    if not kb_dir.exists():
+        raise KnowledgeBaseError(
+            f"Knowledge base folder {kb_dir} does not exist. Create it with Markdown, text or CSV FAQ "
+            "files, or set ASKDESK_KB_DIR to the right folder."
+        )
+    if not kb_dir.is_dir():
+        raise KnowledgeBaseError(f"Knowledge base path {kb_dir} is a file, not a folder.")
+    result = LoadResult()
+    for path in sorted(p for p in kb_dir.rglob("*") if p.is_file()):
+        rel = path.relative_to(kb_dir).as_posix()
+        if any(part.startswith(".") for part in path.relative_to(kb_dir).parts):
+            continue
+        suffix = path.suffix.lower()
+        if suffix not in SUPPORTED:
+            result.problems.append(FileProblem(rel, f"unsupported file type {suffix or '(none)'}; skipped"))
+            continue
+        result.files += 1
+        try:
+            if suffix in CSV_SUFFIXES:
+                result.passages.extend(load_faq_csv(path, rel))
+            else:
+                result.passages.extend(load_text_file(path, rel, max_chars, overlap))
+        except (OSError, ValueError, csv.Error) as exc:
+            result.problems.append(FileProblem(rel, str(exc)))
+    if not result.passages:
+        detail = "; ".join(str(p) for p in result.problems) or "no Markdown, text or CSV files found"
+        raise KnowledgeBaseError(f"Knowledge base {kb_dir} has nothing to index ({detail}).")
+    return result

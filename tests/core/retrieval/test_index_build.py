@@ -1,0 +1,147 @@
+"""Index build, reload, incremental rebuild, atomic swap, and unusable-index errors."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from core.errors import IndexUnusableError
+from core.retrieval import build as build_module
+from core.retrieval.build import build_index
+from core.retrieval.embedder import Embedder
+from core.retrieval.index import VectorIndex
+from core.retrieval.retriever import Retriever
+from tests.conftest import make_settings
+
+ARTICLES = {
+    "returns.md": "---\ntitle: Returns\nurl: https://h.example/returns\n---\n## Window\nReturn items within 30 days of delivery.",
+    "shipping.md": "## Shipping\nWe ship to the United States, Canada and the European Union.",
+    "password.md": "## Password\nUse the Forgot password link on the sign-in page to reset your password.",
+}
+
+
+@pytest.fixture()
+def kb(tmp_path):
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    for name, text in ARTICLES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture()
+def embedded(monkeypatch):
+    """Records every text the real embedder is asked to embed."""
+    calls: list[str] = []
+    original = Embedder.embed_passages
+
+    def recording(self, texts, *args, **kwargs):
+        calls.extend(texts)
+        return original(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(Embedder, "embed_passages", recording)
+    return calls
+
+
+def test_build_and_reload(kb, tmp_path):
+    index_dir = tmp_path / "index"
+    report = build_index(make_settings(), kb, index_dir)
+    assert (report.files, report.passages, report.new, report.removed) == (3, 3, 3, 0)
+    assert "3 files, 3 passages" in report.summary()
+    index = VectorIndex.load(index_dir, expected_model=make_settings().embedding_model)
+    assert len(index) == 3 and index.dimension == 384
+    assert np.allclose(np.linalg.norm(index.vectors, axis=1), 1.0, atol=1e-4)
+    hits = Retriever(make_settings(index_dir=index_dir)).search("which countries do you deliver to", 1)
+    assert hits[0].passage.source == "shipping.md"
+
+
+def test_incremental_rebuild_embeds_only_changed_and_drops_deleted(kb, tmp_path, embedded):
+    index_dir = tmp_path / "index"
+    build_index(make_settings(), kb, index_dir)
+    assert len(embedded) == 3
+    embedded.clear()
+
+    unchanged = build_index(make_settings(), kb, index_dir)
+    assert unchanged.up_to_date and embedded == []
+
+    (kb / "returns.md").write_text(ARTICLES["returns.md"].replace("30 days", "45 days"), encoding="utf-8")
+    (kb / "password.md").unlink()
+    report = build_index(make_settings(), kb, index_dir)
+    assert (report.new, report.unchanged, report.removed) == (1, 1, 2)
+    assert len(embedded) == 1 and "45 days" in embedded[0]
+    index = VectorIndex.load(index_dir)
+    assert sorted(p.source for p in index.passages) == ["returns.md", "shipping.md"]
+    assert "45 days" in next(p.text for p in index.passages if p.source == "returns.md")
+
+
+def test_failure_mid_build_leaves_previous_index_serving(kb, tmp_path, monkeypatch):
+    index_dir = tmp_path / "index"
+    build_index(make_settings(), kb, index_dir)
+    (kb / "new.md").write_text("## New\nA brand new article about gift cards.", encoding="utf-8")
+
+    def crash(self, folder):
+        folder.mkdir(parents=True)
+        (folder / "passages.jsonl").write_text("partial", encoding="utf-8")
+        raise KeyboardInterrupt  # Ctrl-C mid-write
+
+    monkeypatch.setattr(VectorIndex, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        build_index(make_settings(), kb, index_dir)
+    monkeypatch.undo()
+    index = VectorIndex.load(index_dir)
+    assert sorted(p.source for p in index.passages) == sorted(ARTICLES)
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".index-")]
+    assert len(leftovers) == 1  # only the folder the link points to
+
+
+def test_index_built_with_another_model_is_refused(kb, tmp_path):
+    index_dir = tmp_path / "index"
+    build_index(make_settings(), kb, index_dir)
+    with pytest.raises(IndexUnusableError, match="another-model.*askdesk index build"):
+        VectorIndex.load(index_dir, expected_model="another-model")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: (d / "manifest.json").write_text("{not json", encoding="utf-8"),
+        lambda d: (d / "vectors.npy").write_bytes(b"garbage"),
+        lambda d: (d / "index.faiss").write_bytes(b"\x00" * 10),
+        lambda d: (d / "passages.jsonl").write_text('{"passage_id": "x"}\n', encoding="utf-8"),
+        lambda d: (d / "passages.jsonl").write_text("", encoding="utf-8"),
+        lambda d: os.remove(d / "manifest.json"),
+    ],
+    ids=["manifest", "vectors", "faiss", "passage-record", "passages-missing", "no-manifest"],
+)
+def test_damaged_index_says_to_rebuild(kb, tmp_path, damage):
+    index_dir = tmp_path / "index"
+    build_index(make_settings(), kb, index_dir)
+    damage(index_dir.resolve())
+    with pytest.raises(IndexUnusableError, match="askdesk index build"):
+        VectorIndex.load(index_dir)
+
+
+def test_rebuild_over_a_damaged_index_starts_fresh(kb, tmp_path):
+    index_dir = tmp_path / "index"
+    build_index(make_settings(), kb, index_dir)
+    (index_dir.resolve() / "vectors.npy").write_bytes(b"garbage")
+    report = build_index(make_settings(), kb, index_dir)
+    assert report.new == 3 and len(VectorIndex.load(index_dir)) == 3
+
+
+def test_manifest_records_model_and_count(kb, tmp_path):
+    index_dir = tmp_path / "index"
+    build_index(make_settings(), kb, index_dir)
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    assert manifest["embedding_model"] == make_settings().embedding_model
+    assert manifest["passages"] == 3
+
+
+def test_rebuild_script_entry_point(kb, tmp_path, capsys):
+    assert build_module.main([str(kb), "--index", str(tmp_path / "index"), "--quiet"]) == 0
+    assert "3 passages" in capsys.readouterr().out
+    assert build_module.main([str(tmp_path / "missing"), "--index", str(tmp_path / "index")]) == 2
+    assert "does not exist" in capsys.readouterr().err
