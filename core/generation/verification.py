@@ -190,12 +190,14 @@ def verify_answer(
         return Verdict(False, f"states specifics found in no passage: {', '.join(sorted(set(unsupported)))}",
                        cited=sorted(cited), unsupported=sorted(set(unsupported)))
 
-    # Sentence-level support by content words of the cited passages.
-    evidence = set().union(*(token_sets[i - 1] for i in cited)) | set(content_tokens(question))
+    # Sentence-level support by content words of the cited passages. Words the answer takes
+    # from the question are neutral: restating the question is not evidence of an answer.
+    evidence = set().union(*(token_sets[i - 1] for i in cited))
+    asked = set(content_tokens(question))
     weak: list[str] = []
     total = hit = 0
     for sentence in split_sentences(CITATION.sub(" ", answer)):
-        tokens = content_tokens(sentence)
+        tokens = [t for t in content_tokens(sentence) if t not in asked or t in evidence]
         if len(tokens) < 3:
             continue
         covered = sum(1 for t in tokens if t in evidence)
@@ -203,6 +205,8 @@ def verify_answer(
         hit += covered
         if covered / len(tokens) < 0.5:
             weak.append(sentence)
+    if total == 0 and not set(answer_tokens) - asked:
+        return Verdict(False, "only restates the question", cited=sorted(cited))
     support = hit / total if total else 1.0
     if weak or support < min_support:
         return Verdict(False, f"not supported by the passages (support {support:.2f})", cited=sorted(cited),

@@ -1,0 +1,101 @@
+"""The grounding check: invented specifics, unsupported sentences, degenerate output."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.generation.verification import extractive_answer, verify_answer
+from core.retrieval.passages import Passage
+
+RETURNS = Passage(
+    passage_id="returns.md#0", doc_id="returns.md", title="Return window", source="returns.md",
+    text="Most items can be returned within 30 days of delivery. Electronics have a shorter window of 15 days. "
+    "Items must be unused and in their original packaging.",
+)
+SHIPPING = Passage(
+    passage_id="shipping.md#0", doc_id="shipping.md", title="Shipping destinations", source="shipping.md",
+    text="We ship only to the United States, Canada and the European Union. Standard shipping costs $5.99.",
+)
+PASSAGES = [RETURNS, SHIPPING]
+
+
+def test_supported_answer_passes_and_cites():
+    verdict = verify_answer("You can return most items within 30 days of delivery [1].", PASSAGES, "How long to return?")
+    assert verdict.ok, verdict.reason
+    assert verdict.cited == [1]
+
+
+def test_uncited_supported_answer_gets_the_matching_passage():
+    verdict = verify_answer("We ship to the United States, Canada and the European Union.", PASSAGES)
+    assert verdict.ok and verdict.cited == [2]
+
+
+@pytest.mark.parametrize(
+    "answer, invented",
+    [
+        ("We ship to the United States, Canada and Australia [2].", "australia"),
+        ("Returns are accepted within 45 days of delivery [1].", "45"),
+        ("There is a 1.5% restocking fee on returns [1].", "1.5"),
+        ("Standard shipping costs $7.99 [2].", "7.99"),
+        ("Use the order code NW-1234 when returning [1].", "1234"),
+        ("Email returns@example.com to return items within 30 days [1].", "returns@example.com"),
+        ("Returns are accepted within sixty days of delivery [1].", "60"),
+    ],
+)
+def test_invented_specifics_are_caught(answer, invented):
+    verdict = verify_answer(answer, PASSAGES, "How do returns work?")
+    assert not verdict.ok
+    assert "specifics" in verdict.reason and invented in verdict.unsupported
+
+
+def test_specific_from_another_given_passage_is_allowed_and_cited():
+    verdict = verify_answer("Returns take 30 days [1], and standard shipping costs $5.99.", PASSAGES)
+    assert verdict.ok, verdict.reason
+    assert verdict.cited == [1, 2]
+
+
+def test_numbers_in_the_question_are_not_invented():
+    verdict = verify_answer("Yes, 3 weeks is within the 30 days of delivery for most items [1].", PASSAGES, "Can I return after 3 weeks?")
+    assert verdict.ok, verdict.reason
+
+
+def test_unsupported_sentence_is_rejected():
+    verdict = verify_answer(
+        "Most items can be returned within 30 days [1]. Our loyalty programme gives members priority treatment always.",
+        PASSAGES,
+    )
+    assert not verdict.ok and "not supported" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    "answer, reason",
+    [
+        ("", "empty"),
+        ("[1]", "empty"),
+        ("return return return return return return return return return return return return", "repeats"),
+        ("Items can be returned. Items can be returned. Items can be returned.", "repeat"),
+        ("Answer the customer's question using only the numbered help-centre passages.", "instructions"),
+    ],
+)
+def test_degenerate_answers_are_rejected(answer, reason):
+    instructions = "Answer the customer's question using only the numbered help-centre passages. Be brief."
+    verdict = verify_answer(answer, PASSAGES, instructions=instructions)
+    assert not verdict.ok and reason in verdict.reason
+
+
+def test_citation_of_a_passage_not_given_is_rejected():
+    verdict = verify_answer("Most items can be returned within 30 days [4].", PASSAGES)
+    assert not verdict.ok and "not given" in verdict.reason
+
+
+def test_extractive_answer_quotes_the_most_relevant_sentences_in_order():
+    def similarity(question, sentences):
+        return [1.0 if "Electronics" in s else 0.5 if "30 days" in s else 0.0 for s in sentences]
+
+    quote = extractive_answer("electronics return?", RETURNS, similarity, max_sentences=2)
+    assert quote == "Most items can be returned within 30 days of delivery. Electronics have a shorter window of 15 days."
+
+
+def test_answer_that_only_restates_the_question_is_rejected():
+    verdict = verify_answer("火星的首都是", PASSAGES, "火星的首都是哪里？")
+    assert not verdict.ok and "restates" in verdict.reason

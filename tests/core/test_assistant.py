@@ -1,0 +1,87 @@
+"""The pipeline around generation: input checks, the confidence gate, streaming, fallback."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from core.errors import InvalidMessageError
+from core.messages import Answer, IncomingMessage
+
+
+@pytest.mark.parametrize("question", ["What is the capital of Mars?", "Write me a poem about cats"])
+def test_out_of_scope_questions_are_refused_without_generation(quick_assistant, question, monkeypatch):
+    def no_generation(*args, **kwargs):
+        raise AssertionError("the generator must not run for a refused question")
+
+    monkeypatch.setattr(quick_assistant.generator, "stream", no_generation)
+    answer = quick_assistant.answer(IncomingMessage(text=question))
+    assert answer.refused and answer.mode == "refusal"
+    assert "don't know" in answer.text and "person" in answer.text
+    assert answer.citations == ()
+    assert answer.confidence < quick_assistant.settings.threshold
+
+
+def test_chinese_out_of_scope_question_is_refused_in_chinese(quick_assistant):
+    answer = quick_assistant.answer(IncomingMessage(text="火星的首都是哪里？"))
+    assert answer.refused and "人工" in answer.text
+
+
+@pytest.mark.parametrize("text, expected", [("", "type a question"), ("   \n ", "type a question"), ("x" * 5000, "too long")])
+def test_empty_and_huge_messages_get_a_clear_error(quick_assistant, text, expected):
+    with pytest.raises(InvalidMessageError, match=expected):
+        quick_assistant.answer(IncomingMessage(text=text))
+
+
+def test_verification_failure_returns_the_extractive_answer(quick_assistant, monkeypatch):
+    """A fabricated, unsupported draft goes through the real check and is replaced by a quote."""
+    fabricated = "You can return items within 90 days, and Australia has free returns with code NW-777."
+
+    class Fabricator:
+        name = "fabricator"
+
+        def stream(self, messages, max_new_tokens):
+            yield from fabricated.split(" ")[:1]
+            yield fabricated[len(fabricated.split(" ")[0]) :]
+
+        def warm_up(self):
+            pass
+
+    monkeypatch.setattr(quick_assistant, "_generator", Fabricator())
+    answer = quick_assistant.answer(IncomingMessage(text="How long do I have to return an item?"))
+    assert answer.mode == "extractive" and not answer.refused
+    assert "90" in answer.rejected_reason and "australia" in answer.rejected_reason
+    assert "90 days" not in answer.text
+    assert "30 days" in answer.text and answer.text.endswith("[1]")
+    assert answer.citations[0].url.endswith("/returns/return-window")
+
+
+async def test_stream_yields_deltas_then_the_answer(quick_assistant):
+    events = [e async for e in quick_assistant.stream(IncomingMessage(text="Which countries do you ship to?"))]
+    assert isinstance(events[-1], Answer)
+    deltas = [e for e in events[:-1]]
+    assert deltas and all(isinstance(d, str) for d in deltas)
+    assert events[-1].citations
+
+
+async def test_stream_does_not_block_the_event_loop(quick_assistant):
+    ticks = 0
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.05)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    async for _ in quick_assistant.stream(IncomingMessage(text="How do I reset my password?")):
+        pass
+    task.cancel()
+    assert ticks >= 3
+
+
+async def test_stream_raises_input_errors(quick_assistant):
+    with pytest.raises(InvalidMessageError):
+        async for _ in quick_assistant.stream(IncomingMessage(text="")):
+            pass
