@@ -19,7 +19,7 @@ from core.config import Settings
 from core.errors import InvalidMessageError
 from core.generation.base import Generator
 from core.generation.factory import create_generator
-from core.generation.prompt import SYSTEM, build_messages
+from core.generation.prompt import INSTRUCTIONS, build_messages
 from core.generation.verification import extractive_answer, verify_answer
 from core.language import detect_language, phrase
 from core.messages import Answer, Citation, IncomingMessage
@@ -107,7 +107,7 @@ class Assistant:
                 on_delta(delta)
         text = "".join(parts).strip()
 
-        verdict = verify_answer(text, passages, question, instructions=SYSTEM) if self.settings.verify else None
+        verdict = verify_answer(text, passages, question, instructions=INSTRUCTIONS) if self.settings.verify else None
         if verdict is None or verdict.ok:
             cited = verdict.cited if verdict else [1]
             citations = tuple(_citation(hits[n - 1], n) for n in cited)

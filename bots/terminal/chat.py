@@ -15,7 +15,8 @@ from core.messages import HistoryTurn, IncomingMessage
 BANNER = "askdesk — ask a question about our help centre. Ctrl-D or Ctrl-C to quit."
 
 
-def ask_once(assistant: Assistant, question: str, as_json: bool = False, out: TextIO = sys.stdout) -> int:
+def ask_once(assistant: Assistant, question: str, as_json: bool = False, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     message = IncomingMessage(text=question, platform="terminal")
     try:
         answer = assistant.answer(message)
@@ -55,8 +56,9 @@ def _answer_streaming(assistant: Assistant, message: IncomingMessage, out: TextI
     return answer
 
 
-def chat(assistant: Assistant, inp: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
+def chat(assistant: Assistant, inp: TextIO | None = None, out: TextIO | None = None) -> int:
     """Read questions line by line until EOF or Ctrl-C; keep the session's turns as context."""
+    inp, out = inp or sys.stdin, out or sys.stdout
     print(BANNER, file=out)
     history: list[HistoryTurn] = []
     while True:

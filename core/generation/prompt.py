@@ -1,9 +1,11 @@
 """Grounded prompts: the retrieved passages numbered [1]..[k], the question, and the rules.
 
-Layout matters for small models. Measured with the bundled SmolLM2-135M-Instruct
-(see ``benchmarks/generation_quality.py``): passages in the *system* prompt make it
-ignore them and invent specifics; passages in the *user* turn right before the question,
-with a one-line instruction, keep it closest to the text. That is the default layout.
+Layout matters for small models. Measured with the bundled SmolLM2-135M-Instruct on 20
+sample questions (share of answers passing verification): passages in the *system*
+prompt 7/20 (it invents specifics: "1.5%", order codes); passages in the user turn, then
+the rule, then the question last 9/20 — and most of its failures were the model going on
+with the list ("Passage [4] …") instead of answering, which the backend now prevents by
+never generating the word that labels passages (:data:`PASSAGE_LABEL`).
 """
 
 from __future__ import annotations
@@ -14,14 +16,17 @@ from core.generation.base import ChatMessage
 from core.messages import HistoryTurn
 from core.retrieval.passages import Passage
 
-SYSTEM = (
-    "You are a customer support assistant. Answer the customer's question using only the "
-    "numbered help-centre passages. Be brief: one to three sentences. Cite the passage you "
-    "used like [1]. If the passages do not contain the answer, say you don't know."
-)
-SYSTEM_ZH = "你是客服助手。只根据编号的帮助中心段落回答客户的问题，简短作答（一到三句），并用 [1] 这样的编号注明出处。段落里没有答案时，就说不知道。"
+SYSTEM = "You are a helpful customer support assistant. If the passages do not contain the answer, say you don't know."
+SYSTEM_ZH = "你是乐于助人的客服助手。段落里没有答案时，就说不知道。"
 
 LAYOUTS = ("user", "system")
+#: Labels each passage in the prompt; generators are told never to produce it, so a small
+#: model cannot drift into inventing "Passage [4]" instead of answering.
+PASSAGE_LABEL = "Passage"
+RULE = "Using only the passages above, answer the question in one or two sentences and cite the passage number like [1]."
+RULE_ZH = "只根据上面的段落，用一两句话回答问题，并用 [1] 这样的编号注明出处。"
+#: Everything the model is told; an answer that echoes it is degenerate.
+INSTRUCTIONS = " ".join((SYSTEM, RULE))
 
 
 def format_passages(passages: Sequence[Passage], max_chars: int = 700) -> str:
@@ -29,7 +34,7 @@ def format_passages(passages: Sequence[Passage], max_chars: int = 700) -> str:
     for n, p in enumerate(passages, start=1):
         text = p.text if len(p.text) <= max_chars else p.text[:max_chars].rsplit(" ", 1)[0] + " …"
         heading = " > ".join((p.title, *p.headings))
-        blocks.append(f"[{n}] {heading}\n{text}")
+        blocks.append(f"{PASSAGE_LABEL} [{n}] ({heading}):\n{text}")
     return "\n\n".join(blocks)
 
 
@@ -53,5 +58,6 @@ def build_messages(
     if layout == "system":
         messages.append({"role": "user", "content": question})
     else:
-        messages.append({"role": "user", "content": f"Passages:\n{context}\n\nQuestion: {question}"})
+        rule = RULE_ZH if language == "zh" else RULE
+        messages.append({"role": "user", "content": f"{context}\n\n{rule}\nQuestion: {question}"})
     return messages

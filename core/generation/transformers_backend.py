@@ -56,11 +56,20 @@ def load_model(name: str, device: str, cache_dir: Path) -> tuple[object, object]
 class TransformersGenerator:
     """Streams greedy completions from a local causal LM."""
 
-    def __init__(self, name: str, device: str, cache_dir: Path, repetition_penalty: float = 1.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        device: str,
+        cache_dir: Path,
+        repetition_penalty: float = 1.0,
+        banned_words: tuple[str, ...] = (),
+    ) -> None:
         self.name = name
         self.device = device
         self.cache_dir = Path(cache_dir)
         self.repetition_penalty = repetition_penalty
+        self.banned_words = banned_words
+        self._bad_words_ids: list[list[int]] | None = None
         # One generate() at a time per process; concurrent requests are batched by the scheduler.
         self._generate_lock = threading.Lock()
 
@@ -69,6 +78,14 @@ class TransformersGenerator:
 
     def warm_up(self) -> None:
         self._loaded()
+
+    def bad_words_ids(self) -> list[list[int]] | None:
+        """Token sequences never to generate: each banned word, capitalised or not, with or without a leading space."""
+        if self._bad_words_ids is None:
+            _, tokenizer = self._loaded()
+            variants = {v for w in self.banned_words for base in (w, w.lower()) for v in (base, " " + base)}
+            self._bad_words_ids = [tokenizer.encode(v, add_special_tokens=False) for v in sorted(variants)]
+        return self._bad_words_ids or None
 
     def encode(self, messages: list[ChatMessage]):
         """Token ids of the chat-formatted prompt (with the assistant turn opened)."""
@@ -94,6 +111,7 @@ class TransformersGenerator:
                         max_new_tokens=max_new_tokens,
                         do_sample=False,
                         repetition_penalty=self.repetition_penalty,
+                        bad_words_ids=self.bad_words_ids(),
                         pad_token_id=tokenizer.pad_token_id,
                     )
             except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread

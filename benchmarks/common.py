@@ -1,0 +1,56 @@
+"""Helpers the benchmarks share: tables on stdout, JSON results, the sample data."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "benchmarks" / "data"
+RESULTS = ROOT / "benchmarks" / "results"
+DATASETS = ROOT.parent / "shared" / "datasets"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+console = Console()
+
+
+def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    t = Table(title=title)
+    for c in columns:
+        t.add_column(c, justify="right" if c != columns[0] else "left")
+    for row in rows:
+        t.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+    console.print(t)
+
+
+def save(name: str, data: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    console.print(f"[dim]results written to {path}[/dim]")
+    return path
+
+
+def sample_questions() -> list[tuple[str, str]]:
+    with open(DATA / "sample_questions.csv", encoding="utf-8") as fh:
+        return [(r["question"], r["expected_url"]) for r in csv.DictReader(fh)]
+
+
+def out_of_scope_questions() -> list[str]:
+    with open(DATA / "out_of_scope.csv", encoding="utf-8") as fh:
+        return [r["question"] for r in csv.DictReader(fh)]
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
