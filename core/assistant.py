@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict, replace
 
 import numpy as np
 
@@ -20,16 +21,22 @@ from core.errors import InvalidMessageError
 from core.generation.base import Generator
 from core.generation.factory import create_generator
 from core.generation.prompt import INSTRUCTIONS, build_messages
-from core.generation.verification import extractive_answer, verify_answer
-from core.language import detect_language, phrase
-from core.messages import Answer, Citation, IncomingMessage
+from core.generation.verification import extractive_answer, supported_prefix
+from core.language import asks_for_person, detect_language, phrase
+from core.memory import standalone_query
+from core.messages import Answer, Citation, HistoryTurn, IncomingMessage
 from core.retrieval.index import ScoredPassage
 from core.retrieval.retriever import Retriever
+from core.store import Store
 
 log = logging.getLogger(__name__)
 
 DeltaCallback = Callable[[str], None]
-HISTORY_TURNS = 4  # earlier turns carried into the prompt
+HISTORY_TURNS = 4  # earlier turns (2 exchanges) used for follow-up questions
+PROMPT_HISTORY_TURNS = 2  # of those, carried into the prompt (a small model loses the passages otherwise)
+RELATED_CANDIDATES = 6  # extra passages retrieved to find related articles
+MAX_RELATED = 3
+EXTRACTIVE_MARGIN = 0.1  # retrieval-score gap within which a passage may be quoted instead of the top one
 
 
 def _snippet(text: str, limit: int = 240) -> str:
@@ -48,9 +55,18 @@ def _citation(hit: ScoredPassage, number: int) -> Citation:
 class Assistant:
     """Answers one :class:`IncomingMessage` at a time; safe to share across threads."""
 
-    def __init__(self, settings: Settings, retriever: Retriever | None = None, generator: Generator | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        retriever: Retriever | None = None,
+        generator: Generator | None = None,
+        store: Store | None = None,
+        remember: bool = True,
+    ):
         self.settings = settings
         self.retriever = retriever or Retriever(settings)
+        # Conversation memory, profiles and turns for stats; ``remember=False`` keeps nothing.
+        self.store = store if store is not None or not remember else Store(settings.db_path)
         self._generator = generator
         self._generator_lock = threading.Lock()
 
@@ -84,22 +100,52 @@ class Assistant:
 
     def refusal(self, language: str, confidence: float = 0.0) -> Answer:
         text = f"{phrase('refusal', language)} {phrase('offer_person', language)}"
-        return Answer(text=text, confidence=confidence, refused=True, mode="refusal")
+        return Answer(text=text, confidence=confidence, refused=True, mode="refusal", language=language)
+
+    def _language(self, message: IncomingMessage, question: str) -> str:
+        """The question's language; a profile's preference decides when the text says little."""
+        detected = detect_language(question)
+        if self.store is not None and message.user_id and len(question) < 12 and detected == "en":
+            profile = self.store.profile(message.platform, message.user_id)
+            if profile and profile.language:
+                return profile.language
+        return detected
+
+    def history(self, message: IncomingMessage) -> list[HistoryTurn]:
+        """Earlier turns: what the adapter passed (e.g. a Slack thread), else the stored conversation."""
+        if message.history:
+            return list(message.history)[-HISTORY_TURNS:]
+        if self.store is None:
+            return []
+        conversation = self.store.conversation(message.platform, message.conversation_id, message.thread_id)
+        turns: list[HistoryTurn] = []
+        for turn in self.store.recent_turns(conversation, HISTORY_TURNS // 2):
+            turns += [HistoryTurn("user", turn.question), HistoryTurn("assistant", turn.answer)]
+        return turns
 
     def answer(self, message: IncomingMessage, on_delta: DeltaCallback | None = None) -> Answer:
-        """Run the whole pipeline; ``on_delta`` receives generated text as it is produced."""
+        """Run the whole pipeline and record the turn; ``on_delta`` receives generated text as produced."""
         started = time.perf_counter()
         question = self.validate(message)
-        language = detect_language(question)
-        history = list(message.history)[-HISTORY_TURNS:]
-        hits = self.retriever.search(question, self.settings.top_k)
+        language = self._language(message, question)
+        answer = self._compose(message, question, language, on_delta)
+        answer = replace(answer, latency_s=round(time.perf_counter() - started, 3))
+        return self._record(message, question, answer)
+
+    def _compose(self, message: IncomingMessage, question: str, language: str, on_delta: DeltaCallback | None) -> Answer:
+        if asks_for_person(question):
+            return Answer(text=phrase("handoff", language), handoff=True, mode="refusal", language=language)
+        history = self.history(message)
+        query = standalone_query(question, history)
+        hits = self.retriever.search(query, self.settings.top_k + RELATED_CANDIDATES)
         confidence = hits[0].score if hits else 0.0
         if confidence < self.settings.threshold:
             log.info("refused: best score %.3f below threshold %.3f", confidence, self.settings.threshold)
-            return self._timed(self.refusal(language, confidence), started)
+            return self.refusal(language, confidence)
 
-        passages = [h.passage for h in hits]
-        messages = build_messages(question, passages, history, language)
+        top = hits[: self.settings.top_k]
+        passages = [h.passage for h in top]
+        messages = build_messages(question, passages, history[-PROMPT_HISTORY_TURNS:], language)
         parts: list[str] = []
         for delta in self.generator.stream(messages, self.settings.max_new_tokens):
             parts.append(delta)
@@ -107,32 +153,61 @@ class Assistant:
                 on_delta(delta)
         text = "".join(parts).strip()
 
-        verdict = verify_answer(text, passages, question, instructions=INSTRUCTIONS) if self.settings.verify else None
+        verdict = None
+        if self.settings.verify:
+            text, verdict = supported_prefix(text, passages, question, INSTRUCTIONS)
         if verdict is None or verdict.ok:
             cited = verdict.cited if verdict else [1]
-            citations = tuple(_citation(hits[n - 1], n) for n in cited)
-            return self._timed(Answer(text=text, citations=citations, confidence=confidence), started)
+            citations = tuple(_citation(top[n - 1], n) for n in cited)
+            return Answer(text=text, citations=citations, confidence=confidence, language=language,
+                          related=self._related(hits, citations))
 
         log.info("generated answer rejected (%s); answering with a quote", verdict.reason)
-        best = hits[0]
-        quote = extractive_answer(question, best.passage, self._similarity)
-        intro = phrase("quote_intro", language)
-        return self._timed(
-            Answer(
-                text=f"{intro} ({best.passage.title}): “{quote}” [1]",
-                citations=(_citation(best, 1),),
-                confidence=confidence,
-                mode="extractive",
-                rejected_reason=verdict.reason,
-            ),
-            started,
+        # Candidates: passages that retrieval scored almost as high as the best one.
+        close = [h for h in hits if h.score >= confidence - EXTRACTIVE_MARGIN]
+        chosen, quote = extractive_answer(question, [h.passage for h in close], self._similarity)
+        best = close[chosen]
+        citations = (_citation(best, 1),)
+        return Answer(
+            text=f"{phrase('quote_intro', language)} ({best.passage.title}): “{quote}” [1]",
+            citations=citations,
+            confidence=confidence,
+            mode="extractive",
+            rejected_reason=verdict.reason,
+            language=language,
+            related=self._related(hits, citations),
         )
 
-    @staticmethod
-    def _timed(answer: Answer, started: float) -> Answer:
-        from dataclasses import replace
+    def _related(self, hits: list[ScoredPassage], citations: tuple[Citation, ...]) -> tuple[Citation, ...]:
+        """Up to three other articles that match well enough on their own — never filler."""
+        cited_docs = {h.passage.doc_id for h in hits if h.passage.passage_id in {c.passage_id for c in citations}}
+        cited_urls = {c.url for c in citations if c.url}
+        related: list[Citation] = []
+        seen = set(cited_docs)
+        for hit in hits:
+            p = hit.passage
+            key = p.url or p.doc_id
+            if hit.score < self.settings.related_threshold or p.doc_id in seen or key in seen or p.url in cited_urls:
+                continue
+            seen |= {p.doc_id, key}
+            related.append(_citation(hit, 0))
+            if len(related) == MAX_RELATED:
+                break
+        return tuple(related)
 
-        return replace(answer, latency_s=round(time.perf_counter() - started, 3))
+    def _record(self, message: IncomingMessage, question: str, answer: Answer) -> Answer:
+        """Store the turn and the asker's profile; the turn id lets adapters attach feedback buttons."""
+        if self.store is None:
+            return answer
+        conversation = self.store.conversation(message.platform, message.conversation_id, message.thread_id)
+        turn_id = self.store.record_turn(
+            conversation, message.user_id, question, answer.text,
+            [asdict(c) for c in answer.citations], answer.confidence, answer.refused, answer.mode,
+            answer.language, answer.latency_s,
+        )
+        if message.user_id:
+            self.store.touch_profile(message.platform, message.user_id, message.user_name, answer.language)
+        return replace(answer, turn_id=turn_id)
 
     async def stream(self, message: IncomingMessage) -> AsyncIterator[str | Answer]:
         """Yield text deltas as generated, then the final :class:`Answer` (always last).

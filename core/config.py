@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where models run.")
     top_k: int = Field(3, ge=1, le=20, description="Passages given to the generator.")
     threshold: float = Field(0.35, ge=-1.0, le=1.0, description="Minimum retrieval score to answer.")
+    related_threshold: float = Field(0.5, ge=-1.0, le=1.0, description="Minimum score to suggest a related article.")
     max_new_tokens: int = Field(96, ge=1, le=4096, description="Upper bound on generated tokens.")
     max_question_chars: int = Field(4000, ge=10, description="Longer questions are rejected.")
     chunk_chars: int = Field(900, ge=200, description="Target passage size in characters.")

@@ -20,6 +20,17 @@ PHRASES: dict[str, dict[str, str]] = {
         "empty": "Please type a question.",
         "too_long": "That message is too long for me ({length} characters; the limit is {limit}). Please shorten it.",
         "error": "Sorry, something went wrong while answering. Please try again in a moment.",
+        "greeting": "Hi {name}! I answer questions from our help centre, with links to the articles I used.",
+        "greeting_anonymous": "Hi! I answer questions from our help centre, with links to the articles I used.",
+        "handoff": "I'll connect you with a person from our support team. They will reply here.",
+        "handoff_unavailable": "Sorry, no one from our support team is available in this chat. You can reach us by e-mail or phone as listed on our help centre's contact page.",
+        "agent_reply": "Reply from our support team ({name})",
+        "escalation_closed": "Our support team has closed this conversation. Ask me anything else any time.",
+        "related": "Related articles",
+        "feedback_thanks": "Thanks for your feedback!",
+        "feedback_sorry": "Sorry this didn't help. Would you like to talk to a person?",
+        "talk_to_person": "Talk to a person",
+        "reset": "Done, I've forgotten our earlier conversation.",
     },
     "zh": {
         "refusal": "抱歉，帮助中心里没有找到这个问题的答案。",
@@ -29,6 +40,17 @@ PHRASES: dict[str, dict[str, str]] = {
         "empty": "请输入您的问题。",
         "too_long": "消息太长了（{length} 个字符，上限 {limit}），请精简后再发。",
         "error": "抱歉，回答时出了点问题，请稍后再试。",
+        "greeting": "{name}，您好！我可以根据帮助中心的文章回答您的问题，并附上所引用文章的链接。",
+        "greeting_anonymous": "您好！我可以根据帮助中心的文章回答您的问题，并附上所引用文章的链接。",
+        "handoff": "正在为您转接人工客服，客服人员会在这里回复您。",
+        "handoff_unavailable": "抱歉，此聊天暂时没有人工客服。您可以通过帮助中心“联系我们”页面上的邮箱或电话联系我们。",
+        "agent_reply": "人工客服回复（{name}）",
+        "escalation_closed": "客服已结束本次对话。如有其他问题，随时问我。",
+        "related": "相关文章",
+        "feedback_thanks": "感谢您的反馈！",
+        "feedback_sorry": "抱歉没能帮到您。需要转人工客服吗？",
+        "talk_to_person": "转人工客服",
+        "reset": "好的，之前的对话已清除。",
     },
 }
 
@@ -43,6 +65,19 @@ def detect_language(text: str) -> str:
 def phrase(key: str, language: str = "en", **values: object) -> str:
     table = PHRASES.get(language, PHRASES["en"])
     return table.get(key, PHRASES["en"][key]).format(**values)
+
+
+_HUMAN_REQUEST = re.compile(
+    r"^\s*(human|agent|person|operator|representative|real person|live agent)\s*[.!?]*\s*$"
+    r"|\b(talk|speak|chat|connect|transfer)\b.{0,30}\b(human|person|agent|someone|representative|operator|staff)\b"
+    r"|人工|转人工|真人",
+    re.IGNORECASE,
+)
+
+
+def asks_for_person(text: str) -> bool:
+    """The user wants a human ("agent", "talk to a person", "人工", "转人工")."""
+    return bool(_HUMAN_REQUEST.search(text))
 
 
 def is_cjk(text: str) -> bool:

@@ -73,9 +73,22 @@ class Answer:
     # Set when verification rejected the generated text; kept for logs and benchmarks.
     rejected_reason: str | None = None
     latency_s: float = 0.0
+    language: str = "en"  # the language of the reply frame (labels, refusals)
+    # The user asked for a person: the adapter opens an escalation instead of showing an answer.
+    handoff: bool = False
+    # Knowledge-base articles related to the question but not cited, relevant enough to suggest.
+    related: tuple[Citation, ...] = ()
+    # The stored turn, for feedback buttons and escalations (None when nothing is stored).
+    turn_id: int | None = None
+
+    @property
+    def offers_person(self) -> bool:
+        """Whether the adapter should show a "Talk to a person" choice."""
+        return self.refused or self.handoff
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form (used by ``askdesk ask --json``)."""
         data = asdict(self)
         data["citations"] = [asdict(c) for c in self.citations]
+        data["related"] = [asdict(c) for c in self.related]
         return data

@@ -7,6 +7,7 @@ carry their weights, and platform APIs are faked on 127.0.0.1 (``tests/fakes``).
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ def make_settings(**overrides):
     """Settings that ignore the developer's own .env and ASKDESK_* variables."""
     from core.config import Settings
 
-    base = {"kb_dir": SAMPLE_KB, "cache_dir": MODEL_CACHE}
+    base = {"kb_dir": SAMPLE_KB, "cache_dir": MODEL_CACHE, "db_path": Path(tempfile.mkdtemp(prefix="askdesk-db-")) / "askdesk.db"}
     base.update(overrides)
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("ASKDESK_")}
     try:

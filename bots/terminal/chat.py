@@ -44,10 +44,13 @@ def _answer_streaming(assistant: Assistant, message: IncomingMessage, out: TextI
     answer = assistant.answer(message, on_delta=on_delta)
     shown = "".join(streamed).strip()
     if shown != answer.text:
-        if shown:
-            # Verification replaced the generated text: say so instead of leaving it standing.
-            out.write("\n[That draft was not supported by the sources; here is what they say instead:]\n")
-        out.write(answer.text)
+        if answer.mode == "generated" and shown.startswith(answer.text):
+            out.write("\n[Only the first part of that is supported by the sources; the rest is withdrawn.]")
+        else:
+            if shown:
+                # Verification replaced the generated text: say so instead of leaving it standing.
+                out.write("\n[That draft was not supported by the sources; here is what they say instead:]\n")
+            out.write(answer.text)
     out.write("\n")
     sources = format_sources(answer, detect_language(message.text))
     if sources:

@@ -101,9 +101,12 @@ def _numbers(text: str, include_words: bool) -> set[str]:
     return found
 
 
+_LIST_MARKER = re.compile(r"^\s*\d{1,2}[.)、]\s*", re.M)
+
+
 def _specifics(text: str) -> list[tuple[str, str]]:
-    """(kind, value) pairs an answer must not invent."""
-    text = CITATION.sub(" ", text)
+    """(kind, value) pairs an answer must not invent (list numbering "1." is not one)."""
+    text = _LIST_MARKER.sub(" ", CITATION.sub(" ", text))
     items: list[tuple[str, str]] = [("email", e.lower()) for e in _EMAIL.findall(text)]
     items += [("url", u.rstrip(".,)").lower()) for u in _URL.findall(text)]
     scrubbed = _URL.sub(" ", _EMAIL.sub(" ", text))
@@ -214,18 +217,57 @@ def verify_answer(
     return Verdict(True, None, cited=sorted(cited), support=support)
 
 
+def supported_prefix(
+    answer: str,
+    passages: Sequence[Passage],
+    question: str = "",
+    instructions: str = "",
+) -> tuple[str, Verdict]:
+    """The longest run of leading sentences that passes :func:`verify_answer`.
+
+    A small model often gives a correct first sentence and then drifts, loops or invents;
+    keeping the verified start is better than discarding it. Returns the whole answer's
+    verdict when no prefix passes.
+    """
+    verdict = verify_answer(answer, passages, question, instructions)
+    if verdict.ok:
+        return answer, verdict
+    sentences = split_sentences(answer)
+    joiner = "" if is_cjk(answer) else " "
+    for n in range(len(sentences) - 1, 0, -1):
+        prefix = joiner.join(sentences[:n])
+        candidate = verify_answer(prefix, passages, question, instructions)
+        if candidate.ok:
+            return prefix, candidate
+    return answer, verdict
+
+
+def _sentences(passage: Passage) -> list[str]:
+    lines = [line.strip(" -*\t") for line in passage.text.splitlines()]
+    return [s for line in lines if line for s in split_sentences(line) if len(s) > 2]
+
+
 def extractive_answer(
     question: str,
-    passage: Passage,
+    passages: Sequence[Passage],
     similarity: Callable[[str, list[str]], list[float]],
     max_sentences: int = 2,
-) -> str:
-    """The passage's sentences most similar to the question, quoted in their original order."""
-    lines = [line.strip(" -*\t") for line in passage.text.splitlines()]
-    sentences = [s for line in lines if line for s in split_sentences(line) if len(s) > 2]
-    if not sentences:
-        return passage.text.strip()
-    scores = similarity(question, sentences)
-    best = sorted(sorted(range(len(sentences)), key=lambda i: -scores[i])[:max_sentences])
-    joiner = "" if is_cjk(passage.text) else " "
-    return joiner.join(sentences[i] for i in best)
+) -> tuple[int, str]:
+    """Quote the passage whose sentences best answer the question: (its index, the quote).
+
+    Retrieval ranks whole passages, and the top one is sometimes a neighbouring section of
+    the right article; comparing sentences picks the passage that states the answer. The
+    chosen sentences keep their original order.
+    """
+    best: tuple[float, int, str] = (float("-inf"), 0, passages[0].text.strip())
+    for index, passage in enumerate(passages):
+        sentences = _sentences(passage)
+        if not sentences:
+            continue
+        scores = similarity(question, sentences)
+        chosen = sorted(sorted(range(len(sentences)), key=lambda i: -scores[i])[:max_sentences])
+        strength = max(scores[i] for i in chosen)
+        if strength > best[0]:
+            joiner = "" if is_cjk(passage.text) else " "
+            best = (strength, index, joiner.join(sentences[i] for i in chosen))
+    return best[1], best[2]

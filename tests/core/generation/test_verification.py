@@ -92,10 +92,27 @@ def test_extractive_answer_quotes_the_most_relevant_sentences_in_order():
     def similarity(question, sentences):
         return [1.0 if "Electronics" in s else 0.5 if "30 days" in s else 0.0 for s in sentences]
 
-    quote = extractive_answer("electronics return?", RETURNS, similarity, max_sentences=2)
+    index, quote = extractive_answer("electronics return?", [SHIPPING, RETURNS], similarity, max_sentences=2)
+    assert index == 1
     assert quote == "Most items can be returned within 30 days of delivery. Electronics have a shorter window of 15 days."
 
 
 def test_answer_that_only_restates_the_question_is_rejected():
     verdict = verify_answer("火星的首都是", PASSAGES, "火星的首都是哪里？")
     assert not verdict.ok and "restates" in verdict.reason
+
+
+def test_supported_prefix_keeps_the_verified_start():
+    from core.generation.verification import supported_prefix
+
+    text, verdict = supported_prefix(
+        "Most items can be returned within 30 days of delivery [1]. We also ship to Australia for free.", PASSAGES
+    )
+    assert verdict.ok and text == "Most items can be returned within 30 days of delivery [1]."
+    text, verdict = supported_prefix("We ship to Mars [1]. And to Venus.", PASSAGES)
+    assert not verdict.ok and text == "We ship to Mars [1]. And to Venus."
+
+
+def test_list_numbering_is_not_a_specific():
+    verdict = verify_answer("1. Items can be returned within 30 days of delivery.\n2. Electronics within 15 days.", PASSAGES)
+    assert verdict.ok, verdict.reason
