@@ -149,7 +149,9 @@ class TelegramAdapter:
         await send_chunk(context.bot, update.effective_chat.id, Chunk(text, plain))
 
     async def on_reset(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        self.memory.reset(update.effective_chat.id)
+        chat_id = update.effective_chat.id
+        async with self._chat_locks[chat_id]:  # after an answer in progress, not before it
+            self.memory.reset(chat_id)
         await send_chunk(context.bot, update.effective_chat.id, Chunk(RESET_DONE, RESET_DONE))
 
     async def on_ask(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
