@@ -91,6 +91,11 @@ def _mentions(message: Message, bot: Bot) -> bool:
     return False
 
 
+def _topic(message: Message) -> int | None:
+    """The forum topic a message belongs to, so replies stay in it."""
+    return message.message_thread_id if message.is_topic_message else None
+
+
 def _replies_to_bot(message: Message, bot: Bot) -> bool:
     replied = message.reply_to_message
     return bool(replied and replied.from_user and replied.from_user.id == bot.id)
@@ -140,31 +145,32 @@ class TelegramAdapter:
     async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         user = update.effective_user
         name = user.first_name if user and user.first_name else "there"
-        text = GREETING.format(name=escape(name), username=escape(context.bot.username or ""))
-        await send_chunk(context.bot, update.effective_chat.id, Chunk(text, text))
+        html = GREETING.format(name=escape(name), username=escape(context.bot.username or ""))
+        plain = GREETING.format(name=name, username=context.bot.username or "")
+        await self._say(update.effective_message, context.bot, Chunk(html, plain))
 
     async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text = HELP.format(username=escape(context.bot.username or ""))
-        plain = text.replace("<b>", "").replace("</b>", "")
-        await send_chunk(context.bot, update.effective_chat.id, Chunk(text, plain))
+        plain = HELP.replace("<b>", "").replace("</b>", "").format(username=context.bot.username or "")
+        await self._say(update.effective_message, context.bot, Chunk(text, plain))
 
     async def on_reset(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat_id = update.effective_chat.id
         async with self._chat_locks[chat_id]:  # after an answer in progress, not before it
             self.memory.reset(chat_id)
-        await send_chunk(context.bot, update.effective_chat.id, Chunk(RESET_DONE, RESET_DONE))
+        await self._say(update.effective_message, context.bot, Chunk(escape(RESET_DONE), RESET_DONE))
 
     async def on_ask(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         question = _strip_mention(_after_command(message.text or ""), context.bot.username or "")
         if not question:
-            await send_chunk(context.bot, message.chat_id, Chunk(escape(ASK_USAGE), ASK_USAGE), message.message_id)
+            await self._say(message, context.bot, Chunk(escape(ASK_USAGE), ASK_USAGE), reply=True)
             return
         await self.answer(message, question, context.bot, mentioned=True)
 
     async def on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text = "I don't know that command. /help lists what I can do."
-        await send_chunk(context.bot, update.effective_chat.id, Chunk(text, text))
+        await self._say(update.effective_message, context.bot, Chunk(escape(text), text))
 
     # ---- messages --------------------------------------------------------------------
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -183,8 +189,12 @@ class TelegramAdapter:
         bot = context.bot
         if not _is_private(message) and not (_mentions(message, bot) or _replies_to_bot(message, bot)):
             return
-        reply_to = None if _is_private(message) else message.message_id
-        await send_chunk(bot, message.chat_id, Chunk(escape(NOT_TEXT), NOT_TEXT), reply_to)
+        await self._say(message, bot, Chunk(escape(NOT_TEXT), NOT_TEXT), reply=not _is_private(message))
+
+    @staticmethod
+    async def _say(message: Message, bot: Bot, chunk: Chunk, reply: bool = False) -> None:
+        """A short fixed reply in the message's chat (and forum topic)."""
+        await send_chunk(bot, message.chat_id, chunk, message.message_id if reply else None, _topic(message))
 
     # ---- answering -------------------------------------------------------------------
     def incoming(self, message: Message, question: str, mentioned: bool) -> IncomingMessage:
@@ -213,9 +223,10 @@ class TelegramAdapter:
             bot, chat_id,
             reply_to=None if private else message.message_id,
             interval=self.options.edit_interval if private else self.options.group_edit_interval,
+            thread_id=_topic(message),
         )
         async with self._chat_locks[chat_id]:
-            async with typing(bot, chat_id, self.options.typing_interval):
+            async with typing(bot, chat_id, self.options.typing_interval, _topic(message)):
                 try:
                     incoming = self.incoming(message, question, mentioned)
                     answer = await reply.relay(self.assistant.stream(incoming), language)

@@ -40,18 +40,20 @@ def is_not_modified(exc: BadRequest) -> bool:
     return "message is not modified" in exc.message.lower()
 
 
-async def send_chunk(bot: Bot, chat_id: int, chunk: Chunk, reply_to: int | None = None) -> Message:
-    """Send one piece as HTML; resend it as plain text if Telegram cannot parse the HTML."""
+async def send_chunk(bot: Bot, chat_id: int, chunk: Chunk, reply_to: int | None = None,
+                     thread_id: int | None = None) -> Message:
+    """Send one piece as HTML; resend it as plain text if Telegram cannot parse the HTML.
+
+    ``thread_id`` keeps the message in a forum topic even when it is not a reply."""
     reply = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
+    where = {"reply_parameters": reply, "message_thread_id": thread_id, "link_preview_options": _NO_PREVIEW}
     try:
-        return await bot.send_message(
-            chat_id, chunk.html, parse_mode=ParseMode.HTML, reply_parameters=reply, link_preview_options=_NO_PREVIEW
-        )
+        return await bot.send_message(chat_id, chunk.html, parse_mode=ParseMode.HTML, **where)
     except BadRequest as exc:
         if not is_parse_error(exc):
             raise
         log.warning("telegram rejected HTML in chat %s (%s); resending as plain text", chat_id, exc.message)
-        return await bot.send_message(chat_id, chunk.plain, reply_parameters=reply, link_preview_options=_NO_PREVIEW)
+        return await bot.send_message(chat_id, chunk.plain, **where)
 
 
 async def edit_chunk(bot: Bot, message: Message, chunk: Chunk) -> None:
@@ -77,13 +79,14 @@ async def edit_chunk(bot: Bot, message: Message, chunk: Chunk) -> None:
 
 
 @contextlib.asynccontextmanager
-async def typing(bot: Bot, chat_id: int, interval: float = TYPING_INTERVAL) -> AsyncIterator[None]:
+async def typing(bot: Bot, chat_id: int, interval: float = TYPING_INTERVAL,
+                 thread_id: int | None = None) -> AsyncIterator[None]:
     """Show "typing…" in the chat, repeated every ``interval`` s, until the block exits."""
 
     async def keep_typing() -> None:
         while True:
             try:
-                await bot.send_chat_action(chat_id, ChatAction.TYPING)
+                await bot.send_chat_action(chat_id, ChatAction.TYPING, message_thread_id=thread_id)
             except TelegramError as exc:  # cosmetic: never fail an answer over it
                 log.debug("chat action failed in chat %s: %s", chat_id, exc)
             await asyncio.sleep(interval)
@@ -100,19 +103,24 @@ async def typing(bot: Bot, chat_id: int, interval: float = TYPING_INTERVAL) -> A
 class StreamedReply:
     """One answer in one chat: a preview message edited as text arrives, then the final text."""
 
-    def __init__(self, bot: Bot, chat_id: int, reply_to: int | None = None, interval: float = 1.0) -> None:
+    def __init__(self, bot: Bot, chat_id: int, reply_to: int | None = None, interval: float = 1.0,
+                 thread_id: int | None = None) -> None:
         self.bot = bot
         self.chat_id = chat_id
         self.reply_to = reply_to
+        self.thread_id = thread_id
         self.interval = interval
         self.preview: Message | None = None
+
+    async def _send(self, chunk: Chunk, reply_to: int | None = None) -> Message:
+        return await send_chunk(self.bot, self.chat_id, chunk, reply_to, self.thread_id)
 
     async def show(self, text: str) -> None:
         """Send or edit the preview; a failure here is logged, the final text still goes out."""
         chunk = render_partial(text)
         try:
             if self.preview is None:
-                self.preview = await send_chunk(self.bot, self.chat_id, chunk, self.reply_to)
+                self.preview = await self._send(chunk, self.reply_to)
             else:
                 await edit_chunk(self.bot, self.preview, chunk)
         except TelegramError as exc:
@@ -134,11 +142,11 @@ class StreamedReply:
                 sent.append(self.preview)
             except BadRequest as exc:  # e.g. the preview was deleted meanwhile
                 log.warning("could not edit the preview in chat %s (%s); sending anew", self.chat_id, exc.message)
-                sent.append(await send_chunk(self.bot, self.chat_id, first, self.reply_to))
+                sent.append(await self._send(first, self.reply_to))
         else:
-            sent.append(await send_chunk(self.bot, self.chat_id, first, self.reply_to))
+            sent.append(await self._send(first, self.reply_to))
         for chunk in rest:
-            sent.append(await send_chunk(self.bot, self.chat_id, chunk))
+            sent.append(await self._send(chunk))
         return sent
 
     async def fail(self, text: str) -> None:
@@ -148,6 +156,6 @@ class StreamedReply:
             if self.preview is not None:
                 await edit_chunk(self.bot, self.preview, chunk)
             else:
-                await send_chunk(self.bot, self.chat_id, chunk, self.reply_to)
+                await self._send(chunk, self.reply_to)
         except Exception:  # noqa: BLE001 - the chat may be gone; the log has the first error
             log.exception("could not tell chat %s that answering failed", self.chat_id)

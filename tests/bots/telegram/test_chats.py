@@ -84,8 +84,9 @@ async def test_groups_answer_only_mentions_replies_and_ask(fake, quick_assistant
             f"@{BOT_USERNAME} how do I return an item?", chat_id=-1002, **group))
         reply = await fake.enqueue(fake.message_update(
             "And how long does a refund take?", chat_id=-1003, reply_to_bot=True, **group))
-        ask = await fake.enqueue(fake.message_update(
-            f"/ask@{BOT_USERNAME} What payment methods do you accept?", chat_id=-1004, **group))
+        ask = await fake.enqueue(fake.message_update(  # in a forum topic: answers stay in the topic
+            f"/ask@{BOT_USERNAME} What payment methods do you accept?", chat_id=-1004,
+            extra={"message_thread_id": 5, "is_topic_message": True}, **group))
         await fake.wait_for(lambda: all(_answered(fake, c) and memory.history(c) for c in (-1002, -1003, -1004)),
                             timeout=90, what="three group answers")
         # the ignored chat may only be touched by mistake before /help below is answered
@@ -99,6 +100,8 @@ async def test_groups_answer_only_mentions_replies_and_ask(fake, quick_assistant
         assert answered["message"]["message_id"] in replied_to, "group answers reply to the question"
     for skipped in (ignored, ignored_photo):
         assert skipped["message"]["message_id"] not in replied_to
+    topic_calls = [c for c in fake.calls_to("sendMessage", "sendChatAction") if c.params["chat_id"] == -1004]
+    assert topic_calls and all(c.params.get("message_thread_id") == 5 for c in topic_calls)
     # the mention and the command are stripped before the core sees the question
     assert memory.history(-1002)[0].text == "how do I return an item?"
     assert memory.history(-1004)[0].text == "What payment methods do you accept?"
