@@ -1,0 +1,161 @@
+"""Getting an answer into a Telegram chat: typing action, streamed edits, split final text.
+
+The rules this module keeps, so handlers do not have to:
+- the user always gets the answer: if Telegram rejects our HTML ("can't parse entities"),
+  the same piece is sent again as plain text;
+- a failed *preview* edit never loses the answer: the final text is still sent;
+- flood control (``RetryAfter``) is waited out by the bot's ``AIORateLimiter``, not here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from telegram import Bot, LinkPreviewOptions, Message, ReplyParameters
+from telegram.constants import ChatAction, ParseMode
+from telegram.error import BadRequest, TelegramError
+
+from bots.streaming import relay_stream
+from bots.telegram.render import Chunk, escape, render_answer, render_partial
+from core.messages import Answer
+
+log = logging.getLogger(__name__)
+
+#: Telegram shows "typing…" for about 5 s; repeat a little sooner.
+TYPING_INTERVAL = 4.0
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+def is_parse_error(exc: BadRequest) -> bool:
+    """Telegram's answer to HTML it cannot read ("can't parse entities: …")."""
+    text = exc.message.lower()
+    return "can't parse entities" in text or "can't find end" in text or "unsupported start tag" in text
+
+
+def is_not_modified(exc: BadRequest) -> bool:
+    """An edit to the text already shown; harmless."""
+    return "message is not modified" in exc.message.lower()
+
+
+async def send_chunk(bot: Bot, chat_id: int, chunk: Chunk, reply_to: int | None = None,
+                     thread_id: int | None = None) -> Message:
+    """Send one piece as HTML; resend it as plain text if Telegram cannot parse the HTML.
+
+    ``thread_id`` keeps the message in a forum topic even when it is not a reply."""
+    reply = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
+    where = {"reply_parameters": reply, "message_thread_id": thread_id, "link_preview_options": _NO_PREVIEW}
+    try:
+        return await bot.send_message(chat_id, chunk.html, parse_mode=ParseMode.HTML, **where)
+    except BadRequest as exc:
+        if not is_parse_error(exc):
+            raise
+        log.warning("telegram rejected HTML in chat %s (%s); resending as plain text", chat_id, exc.message)
+        return await bot.send_message(chat_id, chunk.plain, **where)
+
+
+async def edit_chunk(bot: Bot, message: Message, chunk: Chunk) -> None:
+    """Replace ``message``'s text with ``chunk`` (HTML, else plain text)."""
+    chat_id, message_id = message.chat_id, message.message_id
+    try:
+        await bot.edit_message_text(
+            chunk.html, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML,
+            link_preview_options=_NO_PREVIEW,
+        )
+        return
+    except BadRequest as exc:
+        if is_not_modified(exc):
+            return
+        if not is_parse_error(exc):
+            raise
+        log.warning("telegram rejected HTML in chat %s (%s); editing as plain text", chat_id, exc.message)
+    try:
+        await bot.edit_message_text(chunk.plain, chat_id=chat_id, message_id=message_id, link_preview_options=_NO_PREVIEW)
+    except BadRequest as exc:
+        if not is_not_modified(exc):
+            raise
+
+
+@contextlib.asynccontextmanager
+async def typing(bot: Bot, chat_id: int, interval: float = TYPING_INTERVAL,
+                 thread_id: int | None = None) -> AsyncIterator[None]:
+    """Show "typing…" in the chat, repeated every ``interval`` s, until the block exits."""
+
+    async def keep_typing() -> None:
+        while True:
+            try:
+                await bot.send_chat_action(chat_id, ChatAction.TYPING, message_thread_id=thread_id)
+            except TelegramError as exc:  # cosmetic: never fail an answer over it
+                log.debug("chat action failed in chat %s: %s", chat_id, exc)
+            await asyncio.sleep(interval)
+
+    task = asyncio.create_task(keep_typing(), name=f"telegram-typing-{chat_id}")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+class StreamedReply:
+    """One answer in one chat: a preview message edited as text arrives, then the final text."""
+
+    def __init__(self, bot: Bot, chat_id: int, reply_to: int | None = None, interval: float = 1.0,
+                 thread_id: int | None = None) -> None:
+        self.bot = bot
+        self.chat_id = chat_id
+        self.reply_to = reply_to
+        self.thread_id = thread_id
+        self.interval = interval
+        self.preview: Message | None = None
+
+    async def _send(self, chunk: Chunk, reply_to: int | None = None) -> Message:
+        return await send_chunk(self.bot, self.chat_id, chunk, reply_to, self.thread_id)
+
+    async def show(self, text: str) -> None:
+        """Send or edit the preview; a failure here is logged, the final text still goes out."""
+        chunk = render_partial(text)
+        try:
+            if self.preview is None:
+                self.preview = await self._send(chunk, self.reply_to)
+            else:
+                await edit_chunk(self.bot, self.preview, chunk)
+        except TelegramError as exc:
+            log.warning("could not update the preview in chat %s: %s", self.chat_id, exc)
+
+    async def relay(self, events: AsyncIterator[str | Answer], language: str) -> Answer:
+        """Stream ``events`` (the core's deltas, then its Answer) into the chat; return the Answer."""
+        answer = await relay_stream(events, self.show, interval=self.interval)
+        await self.finish(render_answer(answer, language))
+        return answer
+
+    async def finish(self, chunks: list[Chunk]) -> list[Message]:
+        """Put the final pieces in the chat: the first replaces the preview, the rest follow."""
+        sent: list[Message] = []
+        first, rest = chunks[0], chunks[1:]
+        if self.preview is not None:
+            try:
+                await edit_chunk(self.bot, self.preview, first)
+                sent.append(self.preview)
+            except BadRequest as exc:  # e.g. the preview was deleted meanwhile
+                log.warning("could not edit the preview in chat %s (%s); sending anew", self.chat_id, exc.message)
+                sent.append(await self._send(first, self.reply_to))
+        else:
+            sent.append(await self._send(first, self.reply_to))
+        for chunk in rest:
+            sent.append(await self._send(chunk))
+        return sent
+
+    async def fail(self, text: str) -> None:
+        """Say something short instead of the answer (apology, invalid question); never raises."""
+        chunk = Chunk(escape(text), text)
+        try:
+            if self.preview is not None:
+                await edit_chunk(self.bot, self.preview, chunk)
+            else:
+                await self._send(chunk, self.reply_to)
+        except Exception:  # noqa: BLE001 - the chat may be gone; the log has the first error
+            log.exception("could not tell chat %s that answering failed", self.chat_id)
