@@ -148,8 +148,10 @@ def _stop_event() -> asyncio.Event:
     return stop
 
 
-async def run(args: argparse.Namespace, settings: Settings, slack: SlackSettings) -> int:
-    """The whole life of the Slack bot, on one event loop."""
+async def run(
+    args: argparse.Namespace, settings: Settings, slack: SlackSettings, stop: asyncio.Event | None = None
+) -> int:
+    """The whole life of the Slack bot, on one event loop, until SIGINT/SIGTERM (or ``stop`` is set)."""
     from core.assistant import Assistant
 
     slack.require_bot_token()
@@ -180,7 +182,7 @@ async def run(args: argparse.Namespace, settings: Settings, slack: SlackSettings
 
     bot = SlackBot(assistant, store, slack, client, identity)
     bolt_app = bot.build_app()
-    stop = _stop_event()
+    stop = stop or _stop_event()
     try:
         if http:
             runner, port = await start_http(bolt_app, secret, args.host, args.port)
