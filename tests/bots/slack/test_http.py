@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from tests.bots.slack.conftest import RecordingAssistant, start_bot
 from tests.fakes.slack_api import (
     BOT_ID,
@@ -296,3 +298,31 @@ async def test_too_long_question_gets_the_cores_message(running, fake, recording
     await fake.wait_for(lambda: answered(fake, "1700000015.000100"), what="the reply")
     (update,) = fake.calls_to("chat.update")
     assert update.args["text"].startswith("That message is too long for me")
+
+
+@pytest.mark.slow
+async def test_real_model_end_to_end_streams_into_one_message_about_once_per_interval(fake, assistant, tmp_path):
+    """The bundled model at full length: edits of one placeholder, spaced by the interval, then the final answer."""
+    interval = 0.5
+    bot = await start_bot(fake, assistant, tmp_path / "db.sqlite", stream_interval=interval)
+    try:
+        started = time.monotonic()
+        status, _, elapsed = await bot.event(mention("When will I get my money back after returning something?",
+                                                     ts="1700000020.000100"))
+        assert status == 200 and elapsed < 1.0
+        await fake.wait_for(lambda: answered(fake, "1700000020.000100"), timeout=180, what="the full answer")
+        duration = time.monotonic() - started
+    finally:
+        await bot.stop()
+    (post,) = fake.calls_to("chat.postMessage")
+    updates = fake.calls_to("chat.update")
+    assert len(updates) >= 3, f"expected several streaming edits over {duration:.1f}s, got {len(updates)}"
+    assert {u.args["ts"] for u in updates} == {post_ts(fake, "C0GENERAL")}
+    partial, final = updates[:-1], updates[-1]
+    assert all(u.args["text"].endswith(" …") for u in partial)
+    gaps = [b.at - a.at for a, b in zip(partial, partial[1:])]
+    assert all(gap >= interval * 0.8 for gap in gaps), gaps
+    assert len(updates) <= duration / interval + 2
+    assert "*Sources*" in final.args["text"]
+    assert "<https://help.northwindgoods.example/returns/" in final.args["text"]
+    assert not final.args["text"].endswith(" …")
