@@ -48,6 +48,9 @@ from core.store import Store
 log = logging.getLogger(__name__)
 
 REACTION = "eyes"
+#: conversations.replies paging: threads longer than pages × size only lose their oldest turns.
+REPLIES_PAGE_SIZE = 200
+REPLIES_MAX_PAGES = 5
 
 
 def dedupe_key(body: Mapping[str, Any]) -> str | None:
@@ -242,14 +245,23 @@ class SlackBot:
         thread_ts = event.get("thread_ts")
         if not thread_ts or thread_ts == event.get("ts") or not self.slack.thread_history:
             return ()
+        messages: list[dict[str, Any]] = []
+        cursor: str | None = None
         try:
-            response = await self.client.conversations_replies(
-                channel=event["channel"], ts=thread_ts, limit=self.slack.thread_history + 1
-            )
+            # Replies come oldest first; page up to the current message and keep the latest turns.
+            for _ in range(REPLIES_MAX_PAGES):
+                response = await self.client.conversations_replies(
+                    channel=event["channel"], ts=thread_ts, latest=event["ts"], inclusive=True,
+                    limit=REPLIES_PAGE_SIZE, cursor=cursor,
+                )
+                messages.extend(response.get("messages") or [])
+                cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+                if not cursor:
+                    break
         except SlackApiError as exc:  # e.g. missing channels:history scope: answer without context
             log.warning("slack: could not read thread %s: %s", thread_ts, exc.response.get("error"))
             return ()
-        return thread_history(response.get("messages") or [], str(event["ts"]), self.identity, self.slack.thread_history)
+        return thread_history(messages, str(event["ts"]), self.identity, self.slack.thread_history)
 
     # ---- small Slack helpers that never raise ----------------------------------------------
     async def _react(self, method: str, channel: str, ts: str) -> None:

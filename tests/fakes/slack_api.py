@@ -227,8 +227,16 @@ class FakeSlack:
         ]
         if not found:
             return {"ok": False, "error": "thread_not_found"}
-        found.sort(key=lambda m: tuple(int(x) for x in m["ts"].split(".")))
-        return {"ok": True, "messages": found[: int(args.get("limit") or 1000)], "has_more": False}
+        found.sort(key=_ts_key)
+        if args.get("latest"):
+            inclusive = str(args.get("inclusive")).lower() in ("1", "true")
+            found = [m for m in found if _ts_key(m) < _ts_key({"ts": args["latest"]}) or (inclusive and m["ts"] == args["latest"])]
+        start = int(args.get("cursor") or 0)
+        limit = int(args.get("limit") or 1000)
+        page = found[start : start + limit]
+        more = start + limit < len(found)
+        return {"ok": True, "messages": page, "has_more": more,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
 
     def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
@@ -269,6 +277,11 @@ class FakeSlack:
             "retry_attempt": retry_attempt, "retry_reason": "timeout" if retry_attempt else "",
         })
         return envelope_id
+
+
+def _ts_key(message: dict[str, Any]) -> tuple[int, int]:
+    seconds, _, fraction = str(message["ts"]).partition(".")
+    return int(seconds), int(fraction or 0)
 
 
 # ---- building and signing requests the way Slack does --------------------------------------

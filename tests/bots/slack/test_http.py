@@ -21,6 +21,8 @@ from tests.fakes.slack_api import (
 )
 
 QUESTION = "How long do I have to return an item?"
+# Slack gives up after 3 s; acks must come well inside that even while the model runs on 2 CPUs.
+ACK_BUDGET_S = 1.5
 
 
 def answered(fake: FakeSlack, ts: str):
@@ -35,7 +37,7 @@ def final_text(fake: FakeSlack, channel: str, placeholder_ts: str) -> str:
 async def test_signed_mention_is_acked_at_once_and_answered_once_in_its_thread(running, fake):
     status, _, elapsed = await running.event(mention(QUESTION, ts="1700000001.000100"))
     assert status == 200
-    assert elapsed < 1.0, f"ack took {elapsed:.2f}s; Slack wants it within 3s"
+    assert elapsed < ACK_BUDGET_S, f"ack took {elapsed:.2f}s; Slack wants it within 3s"
 
     await fake.wait_for(lambda: answered(fake, "1700000001.000100"), what="the answer")
     posts = fake.calls_to("chat.postMessage")
@@ -85,7 +87,7 @@ async def test_redeliveries_and_a_restart_still_give_exactly_one_answer(fake, re
     try:
         for retry in (None, 1, 2):
             status, _, elapsed = await first.deliver(payload, retry=retry)
-            assert status == 200 and elapsed < 1.0
+            assert status == 200 and elapsed < ACK_BUDGET_S
         await fake.wait_for(lambda: answered(fake, "1700000003.000100"), what="the answer")
     finally:
         await first.stop()
@@ -183,7 +185,7 @@ async def test_empty_mention_gets_a_hint_without_calling_the_model(running, fake
 async def test_slash_command_is_acked_at_once_and_answered_through_the_response_url(running, fake):
     fields = slash_command("Can I pay with PayPal?", fake.response_url("ask1"))
     status, body, elapsed = await running.command(fields)
-    assert status == 200 and elapsed < 1.0
+    assert status == 200 and elapsed < ACK_BUDGET_S
     assert "Can I pay with PayPal?" in body  # the ack (plain text = ephemeral) echoes the question
     (response,) = await fake.wait_for(lambda: fake.responses, what="the /ask answer")
     assert response.args["response_type"] == "ephemeral"
@@ -309,7 +311,7 @@ async def test_real_model_end_to_end_streams_into_one_message_about_once_per_int
         started = time.monotonic()
         status, _, elapsed = await bot.event(mention("When will I get my money back after returning something?",
                                                      ts="1700000020.000100"))
-        assert status == 200 and elapsed < 1.0
+        assert status == 200 and elapsed < ACK_BUDGET_S
         await fake.wait_for(lambda: answered(fake, "1700000020.000100"), timeout=180, what="the full answer")
         duration = time.monotonic() - started
     finally:
@@ -326,3 +328,23 @@ async def test_real_model_end_to_end_streams_into_one_message_about_once_per_int
     assert "*Sources*" in final.args["text"]
     assert "<https://help.northwindgoods.example/returns/" in final.args["text"]
     assert not final.args["text"].endswith(" …")
+
+
+async def test_long_threads_are_paged_and_the_latest_turns_kept(running, fake, recording, monkeypatch):
+    import bots.slack.app as slack_app
+
+    monkeypatch.setattr(slack_app, "REPLIES_PAGE_SIZE", 4)
+    root = "1700000030.000001"
+    for i in range(1, 11):
+        user, extra = ("UALICE", {}) if i % 2 else (BOT_USER, {"bot_id": BOT_ID})
+        fake.seed_message("C0GENERAL", f"1700000030.{i:06d}", f"turn {i}", user, thread_ts=root, **extra)
+    current = "1700000030.000011"
+    fake.seed_message("C0GENERAL", current, f"<@{BOT_USER}> and the refund?", "UALICE", thread_ts=root)
+    fake.seed_message("C0GENERAL", "1700000030.000012", "a later message", "UBOB", thread_ts=root)
+
+    await running.event(mention("and the refund?", ts=current, thread_ts=root))
+    await fake.wait_for(lambda: answered(fake, current), what="the answer")
+    assert len(fake.calls_to("conversations.replies")) == 3  # 11 messages up to the current one, 4 per page
+    (seen,) = recording.seen
+    assert [t.text for t in seen.history] == [f"turn {i}" for i in range(1, 11)]
+    assert [t.role for t in seen.history[:2]] == ["user", "assistant"]
