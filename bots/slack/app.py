@@ -108,6 +108,8 @@ class SlackBot:
         return True
 
     def close(self) -> None:
+        """Release the store thread and its SQLite connection (the caller closes the Store itself)."""
+        self._store_thread.submit(self.store.close).result()
         self._store_thread.shutdown(wait=True)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
