@@ -1,0 +1,301 @@
+"""The Bolt app: Slack events in, answers out; translation only, the core does the thinking.
+
+Every event is acknowledged at once (Bolt acks before the listener's work, and the
+listener only schedules a task); the answer is produced in the background:
+👀 on the question → placeholder message → ``chat.update`` edits as text streams
+(at most once per ``SLACK_STREAM_INTERVAL``) → the final mrkdwn with sources → 👀 removed.
+
+Idempotency is a global middleware: each ``event_id`` (or slash command ``trigger_id``)
+is claimed in the SQLite store before any listener runs, so Slack's redeliveries
+(``X-Slack-Retry-Num``, Socket Mode retries) and restarts never produce a second answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bots.slack.config import SlackSettings
+from bots.slack.events import (
+    PLATFORM,
+    BotIdentity,
+    command_message,
+    incoming_message,
+    question_text,
+    reply_thread,
+    skip_reason,
+    thread_history,
+)
+from bots.slack.render import PLACEHOLDER, escape, render_answer, render_partial
+from bots.streaming import relay_stream
+from core.assistant import Assistant
+from core.errors import InvalidMessageError
+from core.language import detect_language, phrase
+from core.messages import Answer, HistoryTurn, IncomingMessage
+from core.store import Store
+
+log = logging.getLogger(__name__)
+
+REACTION = "eyes"
+#: conversations.replies paging: threads longer than pages × size only lose their oldest turns.
+REPLIES_PAGE_SIZE = 200
+REPLIES_MAX_PAGES = 5
+
+
+def dedupe_key(body: Mapping[str, Any]) -> str | None:
+    """What identifies one delivery of an event across retries: ``event_id``, or a command's ``trigger_id``."""
+    if body.get("type") == "event_callback" and body.get("event_id"):
+        return str(body["event_id"])
+    if body.get("command") and body.get("trigger_id"):
+        return f"command:{body['trigger_id']}"
+    return None
+
+
+class SlackBot:
+    """Owns the answering side of the adapter: background tasks, the idempotency claim, Slack calls."""
+
+    def __init__(
+        self,
+        assistant: Assistant,
+        store: Store,
+        slack: SlackSettings,
+        client: AsyncWebClient,
+        identity: BotIdentity,
+    ) -> None:
+        self.assistant = assistant
+        self.store = store
+        self.slack = slack
+        self.client = client
+        self.identity = identity
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._slots: asyncio.Semaphore | None = None
+        # SQLite writes get their own thread: the default executor is busy with model work,
+        # and an ack must never wait behind a generation.
+        self._store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="askdesk-store")
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def build_app(self) -> AsyncApp:
+        """A Bolt AsyncApp wired to this bot; used by both the HTTP server and Socket Mode."""
+        secret = self.slack.signing_secret.get_secret_value() if self.slack.signing_secret else ""
+        app = AsyncApp(client=self.client, signing_secret=secret, name="askdesk-slack", process_before_response=False)
+        app.middleware(self._deduplicate)
+        app.event("app_mention")(self._on_mention)
+        app.event("message")(self._on_message)
+        app.command("/ask")(self._on_ask)
+        # Bolt answers 404 to events without a listener, and Slack retries those: ack them all.
+        app.event(re.compile(r".*"))(self._on_other_event)
+        return app
+
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Wait for answers in progress (shutdown, tests); True when none is left."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._tasks:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            await asyncio.wait(set(self._tasks), timeout=remaining)
+        return True
+
+    def close(self) -> None:
+        """Release the store thread and its SQLite connection (the caller closes the Store itself)."""
+        self._store_thread.submit(self.store.close).result()
+        self._store_thread.shutdown(wait=True)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @property
+    def slots(self) -> asyncio.Semaphore:
+        # Created lazily so it belongs to the running loop.
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.slack.max_concurrent_answers)
+        return self._slots
+
+    # ---- middleware and listeners ----------------------------------------------------------
+    async def _deduplicate(self, request: AsyncBoltRequest, body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> BoltResponse | None:  # noqa: A002
+        key = dedupe_key(body)
+        if key is None:
+            return await next()
+        loop = asyncio.get_running_loop()
+        first = await loop.run_in_executor(self._store_thread, self.store.claim_event, PLATFORM, key)
+        if first:
+            return await next()
+        retry = (request.headers.get("x-slack-retry-num") or [None])[0]
+        reason = (request.headers.get("x-slack-retry-reason") or [None])[0]
+        log.info("slack: %s already handled; redelivery acknowledged (retry %s, %s)", key, retry, reason)
+        return BoltResponse(status=200, body="")
+
+    async def _on_mention(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        self._schedule(event, body, direct=False)
+
+    async def _on_message(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        # Only direct messages are answered; in channels the bot speaks when mentioned.
+        if event.get("channel_type") == "im":
+            self._schedule(event, body, direct=True)
+        else:
+            log.debug("slack: message in %s channel ignored", event.get("channel_type"))
+
+    async def _on_other_event(self, body: dict[str, Any]) -> None:
+        log.debug("slack: event %s ignored", body.get("event", {}).get("type"))
+
+    def _schedule(self, event: dict[str, Any], body: dict[str, Any], *, direct: bool) -> None:
+        reason = skip_reason(event, self.identity, self.slack.ignore_bots)
+        if reason:
+            log.debug("slack: %s ignored (%s)", body.get("event_id"), reason)
+            return
+        self._spawn(self._answer_event(event, str(body.get("event_id")), direct=direct))
+
+    async def _on_ask(self, ack: Callable[..., Awaitable[None]], command: dict[str, Any], respond: Callable[..., Awaitable[Any]]) -> None:
+        message = command_message(command)
+        language = detect_language(message.text)
+        if not message.text.strip():
+            await ack(text=escape(phrase("empty", language)))
+            return
+        if self.slack.ask_visibility == "in_channel":
+            await ack(response_type="in_channel")  # Slack shows the command itself to the channel
+        else:
+            await ack(text=f">{escape(message.text)}\n{PLACEHOLDER}")
+        self._spawn(self._answer_command(message, respond, language))
+
+    # ---- answering -------------------------------------------------------------------------
+    async def _answer_event(self, event: dict[str, Any], event_id: str, *, direct: bool) -> None:
+        """Answer one mention or DM in its thread; any failure ends in a short apology, never a crash."""
+        started = time.perf_counter()
+        channel, ts = str(event["channel"]), str(event["ts"])
+        thread_ts = reply_thread(event, direct=direct)
+        text = question_text(event.get("text"), self.identity)
+        language = detect_language(text)
+        if not text:
+            # A bare @mention: say how to ask instead of calling the model.
+            await self._post_quietly(channel, thread_ts, escape(phrase("empty", language)))
+            return
+        await self._react("reactions_add", channel, ts)
+        placeholder: str | None = None
+        try:
+            history = await self._thread_history(event)
+            message = incoming_message(event, text, direct=direct, history=history)
+            async with self.slots:
+                posted = await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=PLACEHOLDER)
+                placeholder = str(posted["ts"])
+                answer = await self._stream_into(message, channel, placeholder)
+            pieces = render_answer(answer, language, self.slack.message_limit)
+            await self.client.chat_update(channel=channel, ts=placeholder, text=pieces[0])
+            for piece in pieces[1:]:
+                await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts or placeholder, text=piece, unfurl_links=False)
+            log.info(
+                "slack: answered %s in %.2fs (mode=%s, confidence=%.2f, %d message(s))",
+                event_id, time.perf_counter() - started, answer.mode, answer.confidence, len(pieces),
+            )
+        except InvalidMessageError as exc:
+            await self._reply_or_edit(channel, thread_ts, placeholder, escape(str(exc)))
+        except Exception:  # noqa: BLE001 - the bot keeps serving; details go to the log
+            log.exception("slack: answering %s failed", event_id)
+            await self._reply_or_edit(channel, thread_ts, placeholder, escape(phrase("error", language)))
+        finally:
+            await self._react("reactions_remove", channel, ts)
+
+    async def _stream_into(self, message: IncomingMessage, channel: str, ts: str) -> Answer:
+        """Relay the core's deltas as edits of one message, at most once per interval."""
+
+        async def show(text: str) -> None:
+            try:
+                await self.client.chat_update(channel=channel, ts=ts, text=render_partial(text, self.slack.message_limit))
+            except SlackApiError as exc:  # a lost intermediate edit is harmless; the final one matters
+                log.warning("slack: streaming edit failed: %s", exc.response.get("error"))
+
+        return await relay_stream(self.assistant.stream(message), show, interval=self.slack.stream_interval)
+
+    async def _answer_command(self, message: IncomingMessage, respond: Callable[..., Awaitable[Any]], language: str) -> None:
+        """Answer ``/ask`` through its response_url: works in any channel, even where the bot is no member."""
+        visibility = self.slack.ask_visibility
+        try:
+            async with self.slots:
+                answer = await self._collect(message)
+            pieces = render_answer(answer, language, self.slack.message_limit)
+            if visibility == "ephemeral":
+                pieces[0] = f">{escape(message.text)}\n\n{pieces[0]}"
+            # A response_url takes five messages; an answer longer than that is cut, not lost silently.
+            for number, piece in enumerate(pieces[:5]):
+                await respond(text=piece, response_type=visibility, replace_original=(number == 0 and visibility == "ephemeral"))
+        except InvalidMessageError as exc:
+            await self._respond_quietly(respond, escape(str(exc)))
+        except Exception:  # noqa: BLE001
+            log.exception("slack: /ask failed")
+            await self._respond_quietly(respond, escape(phrase("error", language)))
+
+    async def _collect(self, message: IncomingMessage) -> Answer:
+        async for event in self.assistant.stream(message):
+            if isinstance(event, Answer):
+                return event
+        raise RuntimeError("the answer stream ended without a final answer")
+
+    async def _thread_history(self, event: Mapping[str, Any]) -> tuple[HistoryTurn, ...]:
+        """Earlier turns when the question was asked inside a thread (``conversations.replies``)."""
+        thread_ts = event.get("thread_ts")
+        if not thread_ts or thread_ts == event.get("ts") or not self.slack.thread_history:
+            return ()
+        messages: list[dict[str, Any]] = []
+        cursor: str | None = None
+        try:
+            # Replies come oldest first; page up to the current message and keep the latest turns.
+            for _ in range(REPLIES_MAX_PAGES):
+                response = await self.client.conversations_replies(
+                    channel=event["channel"], ts=thread_ts, latest=event["ts"], inclusive=True,
+                    limit=REPLIES_PAGE_SIZE, cursor=cursor,
+                )
+                messages.extend(response.get("messages") or [])
+                cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+                if not cursor:
+                    break
+        except SlackApiError as exc:  # e.g. missing channels:history scope: answer without context
+            log.warning("slack: could not read thread %s: %s", thread_ts, exc.response.get("error"))
+            return ()
+        return thread_history(messages, str(event["ts"]), self.identity, self.slack.thread_history)
+
+    # ---- small Slack helpers that never raise ----------------------------------------------
+    async def _react(self, method: str, channel: str, ts: str) -> None:
+        try:
+            await getattr(self.client, method)(channel=channel, timestamp=ts, name=REACTION)
+        except SlackApiError as exc:
+            log.debug("slack: %s failed: %s", method, exc.response.get("error"))
+        except Exception:  # noqa: BLE001 - cosmetic; never fail an answer over a reaction
+            log.warning("slack: %s failed", method, exc_info=True)
+
+    async def _post_quietly(self, channel: str, thread_ts: str | None, text: str) -> None:
+        try:
+            await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
+        except Exception:  # noqa: BLE001
+            log.warning("slack: could not post to %s", channel, exc_info=True)
+
+    async def _reply_or_edit(self, channel: str, thread_ts: str | None, placeholder: str | None, text: str) -> None:
+        """Put a short notice where the answer would have been: edit the placeholder, else post."""
+        if placeholder:
+            try:
+                await self.client.chat_update(channel=channel, ts=placeholder, text=text)
+                return
+            except Exception:  # noqa: BLE001
+                log.warning("slack: could not edit %s", placeholder, exc_info=True)
+        await self._post_quietly(channel, thread_ts, text)
+
+    @staticmethod
+    async def _respond_quietly(respond: Callable[..., Awaitable[Any]], text: str) -> None:
+        try:
+            await respond(text=text, response_type="ephemeral", replace_original=False)
+        except Exception:  # noqa: BLE001
+            log.warning("slack: could not use the response_url", exc_info=True)
+
+
+__all__ = ["REACTION", "SlackBot", "dedupe_key"]

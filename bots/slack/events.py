@@ -1,0 +1,131 @@
+"""Slack event payloads → askdesk's common types; no I/O here, so it is tested without Slack.
+
+Decides which events deserve an answer (not the bot's own, not other bots by default,
+not edits/joins/deletes) and what the question and the thread's earlier turns are.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bots.slack.render import PLACEHOLDER, to_plain
+from core.language import PHRASES
+from core.messages import HistoryTurn, IncomingMessage
+
+PLATFORM = "slack"
+_MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+# The sources block the adapter appends is not part of what the assistant "said".
+_SOURCES_HEADERS = tuple(f"\n\n*{table['sources']}*" for table in PHRASES.values())
+
+
+@dataclass(frozen=True, slots=True)
+class BotIdentity:
+    """Who the bot is in this workspace (from ``auth.test``), to recognise its own messages."""
+
+    user_id: str
+    bot_id: str | None = None
+    team_id: str | None = None
+
+
+def question_text(text: str | None, identity: BotIdentity) -> str:
+    """The question without the bot's @mention (other mentions become plain, links are unwrapped)."""
+    text = (text or "").replace(f"<@{identity.user_id}>", " ")
+    text = _MENTION.sub(" ", text)
+    return to_plain(text)
+
+
+def is_from_bot(message: Mapping[str, Any], identity: BotIdentity) -> bool:
+    """True for messages written by this bot."""
+    return message.get("user") == identity.user_id or (
+        identity.bot_id is not None and message.get("bot_id") == identity.bot_id
+    )
+
+
+def skip_reason(event: Mapping[str, Any], identity: BotIdentity, ignore_bots: bool = True) -> str | None:
+    """Why an event gets no answer (for the debug log), or None when it should be answered."""
+    if is_from_bot(event, identity):
+        return "own message"
+    if event.get("subtype"):
+        return f"subtype {event['subtype']}"  # edits, deletes, joins, bot_message, …
+    if ignore_bots and (event.get("bot_id") or event.get("bot_profile")):
+        return "another bot"
+    if not event.get("channel") or not event.get("ts"):
+        return "no channel or timestamp"
+    return None
+
+
+def reply_thread(event: Mapping[str, Any], *, direct: bool) -> str | None:
+    """Where the answer goes: the question's thread in channels; in a DM, a thread only if asked in one."""
+    if direct:
+        return event.get("thread_ts")
+    return event.get("thread_ts") or event.get("ts")
+
+
+def thread_history(
+    messages: Iterable[Mapping[str, Any]], current_ts: str, identity: BotIdentity, limit: int
+) -> tuple[HistoryTurn, ...]:
+    """Earlier turns of a thread: the bot's messages are the assistant's, everyone else's the user's.
+
+    Only messages before the current one count; in-progress placeholders and the
+    adapter's sources block are left out, so the model sees the conversation, not our chrome.
+    """
+    turns: list[HistoryTurn] = []
+    for message in messages:
+        ts = str(message.get("ts", ""))
+        if not ts or _ts_key(ts) >= _ts_key(current_ts):
+            continue
+        if is_from_bot(message, identity):
+            raw = str(message.get("text") or "")
+            for header in _SOURCES_HEADERS:
+                raw = raw.split(header, 1)[0]
+            text = to_plain(raw)
+            if text.rstrip(" " + PLACEHOLDER) == "":
+                continue
+            turns.append(HistoryTurn("assistant", text.removesuffix(" " + PLACEHOLDER)))
+        elif message.get("subtype") in (None, "thread_broadcast", "bot_message"):
+            text = question_text(message.get("text"), identity)
+            if text:
+                turns.append(HistoryTurn("user", text))
+    return tuple(turns[-limit:]) if limit else ()
+
+
+def _ts_key(ts: str) -> tuple[int, int]:
+    seconds, _, fraction = ts.partition(".")
+    return int(seconds or 0), int(fraction or 0)
+
+
+def incoming_message(
+    event: Mapping[str, Any],
+    text: str,
+    *,
+    direct: bool,
+    history: tuple[HistoryTurn, ...] = (),
+) -> IncomingMessage:
+    """The common message for a Slack ``app_mention`` or DM ``message`` event."""
+    return IncomingMessage(
+        text=text,
+        platform=PLATFORM,
+        conversation_id=f"{event.get('team') or ''}:{event.get('channel')}".lstrip(":"),
+        thread_id=event.get("thread_ts") or (None if direct else event.get("ts")),
+        message_id=event.get("ts"),
+        user_id=event.get("user"),
+        is_direct=direct,
+        mentioned_bot=not direct,
+        history=history,
+    )
+
+
+def command_message(command: Mapping[str, Any]) -> IncomingMessage:
+    """The common message for a ``/ask`` slash command."""
+    return IncomingMessage(
+        text=to_plain(command.get("text") or ""),
+        platform=PLATFORM,
+        conversation_id=f"{command.get('team_id') or ''}:{command.get('channel_id')}".lstrip(":"),
+        user_id=command.get("user_id"),
+        user_name=command.get("user_name"),
+        is_direct=command.get("channel_name") == "directmessage",
+        mentioned_bot=True,
+    )
