@@ -42,13 +42,104 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
 
     assistant = _assistant(settings)
     assistant.warm_up()
-    return chat(assistant)
+    return chat(assistant, new=getattr(args, "new", False))
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from bots.terminal.chat import ask_once
 
-    return ask_once(_assistant(settings), " ".join(args.question), as_json=args.json)
+    return ask_once(_assistant(settings), " ".join(args.question), as_json=args.json, conversation_id=args.conversation)
+
+
+def _store(settings: Settings):
+    from core.store import Store
+
+    return Store(settings.db_path)
+
+
+def cmd_kb_add_qa(args: argparse.Namespace, settings: Settings) -> int:
+    from core.learning import teach
+
+    entry = teach(_store(settings), args.question, args.answer, author=args.author, source="cli")
+    print(f"Saved as pending #{entry.id}. Approve it with `askdesk kb review --approve {entry.id}`.")
+    return 0
+
+
+def cmd_kb_review(args: argparse.Namespace, settings: Settings) -> int:
+    """Approve/reject pending learned Q&A: by id with flags, else one by one at the prompt."""
+    from core.learning import approve, reject
+
+    store = _store(settings)
+    decisions = [(i, "approve") for i in args.approve] + [(i, "reject") for i in args.reject]
+    pending = store.learned_qas("pending")
+    if not decisions:
+        if not pending:
+            print("No pending Q&A to review.")
+            return 0
+        for entry in pending:
+            print(f"\n#{entry.id} ({entry.source}, by {entry.author or 'unknown'})\nQ: {entry.question}\nA: {entry.answer}")
+        if not sys.stdin.isatty():
+            print("\nApprove or reject with --approve ID / --reject ID.")
+            return 0
+        for entry in pending:
+            choice = input(f"#{entry.id}: [a]pprove, [r]eject, [s]kip? ").strip().lower()[:1]
+            if choice in ("a", "r"):
+                decisions.append((entry.id, "approve" if choice == "a" else "reject"))
+    approved = 0
+    for qa_id, decision in decisions:
+        try:
+            if decision == "approve":
+                approve(store, settings, qa_id, rebuild=False)
+                approved += 1
+            else:
+                reject(store, qa_id)
+        except ValueError as exc:
+            raise AskdeskError(str(exc)) from None
+        print(f"#{qa_id} {decision}d")
+    if approved:
+        from core.retrieval.build import build_index
+
+        print(build_index(settings).summary())
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+    from datetime import datetime, timezone
+
+    from core.stats import compute_stats
+
+    since = 0.0
+    if args.since:
+        try:
+            moment = datetime.fromisoformat(args.since)
+        except ValueError:
+            raise AskdeskError(f"--since {args.since!r} is not a date; use YYYY-MM-DD or an ISO time.") from None
+        since = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+    embed = None
+    if not args.no_grouping:
+        from core.devices import resolve_device
+        from core.retrieval.embedder import get_embedder
+
+        embedder = get_embedder(settings.embedding_model, resolve_device(settings.device))
+        embed = embedder.embed_queries
+    stats = compute_stats(_store(settings), since, embed)
+    if args.json:
+        print(json.dumps(stats.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    rate = f"{stats.satisfaction:.0%}" if stats.satisfaction is not None else "n/a"
+    latency = f"{stats.median_latency_s:.2f} s" if stats.median_latency_s is not None else "n/a"
+    print(f"questions      {stats.questions}")
+    print(f"answered       {stats.answered}")
+    print(f"refused        {stats.refused}")
+    print(f"escalated      {stats.escalated}")
+    print(f"feedback       👍 {stats.thumbs_up}  👎 {stats.thumbs_down}  ({rate} positive)")
+    print(f"median latency {latency}")
+    if stats.top_unanswered:
+        print("top unanswered questions (knowledge gaps):")
+        for question, count in stats.top_unanswered:
+            print(f"  {count:>4} × {question}")
+    return 0
 
 
 def cmd_index_build(args: argparse.Namespace, settings: Settings) -> int:
@@ -88,13 +179,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("chat", help="interactive terminal chat")
+    p = sub.add_parser("chat", help="interactive terminal chat (continues your last conversation)")
+    p.add_argument("--new", action="store_true", help="start a fresh conversation")
     p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("ask", help="answer one question and exit")
     p.add_argument("question", nargs="+")
     p.add_argument("--json", action="store_true", help="print the answer object as JSON")
+    p.add_argument("--conversation", metavar="ID", help="continue the stored conversation ID (follow-ups)")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("kb", help="grow the knowledge base from taught and agent-written Q&A")
+    ksub = p.add_subparsers(dest="kb_command", required=True)
+    k = ksub.add_parser("add-qa", help="teach a question and its answer (pending review)")
+    k.add_argument("question")
+    k.add_argument("answer")
+    k.add_argument("--author", default=None)
+    k.set_defaults(func=cmd_kb_add_qa)
+    k = ksub.add_parser("review", help="approve or reject pending Q&A; approved ones are indexed")
+    k.add_argument("--approve", type=int, nargs="*", default=[], metavar="ID")
+    k.add_argument("--reject", type=int, nargs="*", default=[], metavar="ID")
+    k.set_defaults(func=cmd_kb_review)
+
+    p = sub.add_parser("stats", help="questions, refusals, escalations, feedback, knowledge gaps")
+    p.add_argument("--since", help="only events since this date (YYYY-MM-DD)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--no-grouping", action="store_true", help="group unanswered questions by text, not meaning")
+    p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("run", help="serve Slack/Telegram when tokens are set, else chat in the terminal")
     p.set_defaults(func=cmd_run)

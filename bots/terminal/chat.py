@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
+import uuid
 from typing import TextIO
 
-from bots.terminal.render import format_answer, format_sources
+from bots.terminal.render import answer_text, format_answer, format_sources
 from core.assistant import Assistant
 from core.errors import InvalidMessageError
-from core.language import detect_language
-from core.messages import HistoryTurn, IncomingMessage
+from core.messages import IncomingMessage
 
 BANNER = "askdesk — ask a question about our help centre. Ctrl-D or Ctrl-C to quit."
 
 
-def ask_once(assistant: Assistant, question: str, as_json: bool = False, out: TextIO | None = None) -> int:
+def ask_once(
+    assistant: Assistant,
+    question: str,
+    as_json: bool = False,
+    out: TextIO | None = None,
+    conversation_id: str | None = None,
+) -> int:
+    """Answer one question; with ``conversation_id`` it continues that stored conversation."""
     out = out or sys.stdout
-    message = IncomingMessage(text=question, platform="terminal")
+    message = IncomingMessage(
+        text=question, platform="terminal", conversation_id=conversation_id or f"ask-{uuid.uuid4().hex}",
+        user_id=local_user(), user_name=local_user(),
+    )
     try:
         answer = assistant.answer(message)
     except InvalidMessageError as exc:
@@ -29,7 +40,7 @@ def ask_once(assistant: Assistant, question: str, as_json: bool = False, out: Te
     if as_json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2), file=out)
     else:
-        print(format_answer(answer, question), file=out)
+        print(format_answer(answer), file=out)
     return 0
 
 
@@ -50,20 +61,38 @@ def _answer_streaming(assistant: Assistant, message: IncomingMessage, out: TextI
             if shown:
                 # Verification replaced the generated text: say so instead of leaving it standing.
                 out.write("\n[That draft was not supported by the sources; here is what they say instead:]\n")
-            out.write(answer.text)
+            out.write(answer_text(answer))
     out.write("\n")
-    sources = format_sources(answer, detect_language(message.text))
+    sources = format_sources(answer)
     if sources:
         out.write(sources + "\n")
     out.flush()
     return answer
 
 
-def chat(assistant: Assistant, inp: TextIO | None = None, out: TextIO | None = None) -> int:
-    """Read questions line by line until EOF or Ctrl-C; keep the session's turns as context."""
+def local_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        return "local"
+
+
+def chat(
+    assistant: Assistant,
+    inp: TextIO | None = None,
+    out: TextIO | None = None,
+    conversation_id: str | None = None,
+    new: bool = False,
+) -> int:
+    """Read questions line by line until EOF or Ctrl-C.
+
+    The conversation is stored, so a later ``askdesk chat`` continues it; ``new`` starts fresh.
+    """
     inp, out = inp or sys.stdin, out or sys.stdout
+    conversation_id = conversation_id or f"chat-{local_user()}"
+    if new and assistant.store is not None:
+        assistant.store.reset_conversation("terminal", conversation_id)
     print(BANNER, file=out)
-    history: list[HistoryTurn] = []
     while True:
         try:
             out.write("\nyou> ")
@@ -77,13 +106,14 @@ def chat(assistant: Assistant, inp: TextIO | None = None, out: TextIO | None = N
                 continue
             out.write("askdesk> ")
             out.flush()
-            message = IncomingMessage(text=question, platform="terminal", history=tuple(history))
+            message = IncomingMessage(
+                text=question, platform="terminal", conversation_id=conversation_id,
+                user_id=local_user(), user_name=local_user(),
+            )
             try:
-                answer = _answer_streaming(assistant, message, out)
+                _answer_streaming(assistant, message, out)
             except InvalidMessageError as exc:
                 out.write(f"{exc}\n")
-                continue
-            history += [HistoryTurn("user", question), HistoryTurn("assistant", answer.text)]
         except KeyboardInterrupt:
             out.write("\n")
             return 0

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from core.language import detect_language, phrase
+from core.language import phrase
 from core.messages import Answer
 
 
-def format_sources(answer: Answer, language: str = "en") -> str:
-    if not answer.citations:
-        return ""
-    lines = [f"{phrase('sources', language)}:"]
-    for c in answer.citations:
-        where = c.url or c.source
-        lines.append(f"  [{c.number}] {c.label} — {where}")
+def answer_text(answer: Answer) -> str:
+    """The terminal has no support team to hand over to: say so honestly."""
+    return phrase("handoff_unavailable", answer.language) if answer.handoff else answer.text
+
+
+def format_sources(answer: Answer) -> str:
+    lines = []
+    if answer.citations:
+        lines.append(f"{phrase('sources', answer.language)}:")
+        lines += [f"  [{c.number}] {c.label} — {c.url or c.source}" for c in answer.citations]
+    if answer.related:
+        lines.append(f"{phrase('related', answer.language)}:")
+        lines += [f"  - {c.label} — {c.url or c.source}" for c in answer.related]
     return "\n".join(lines)
 
 
-def format_answer(answer: Answer, question: str = "") -> str:
-    sources = format_sources(answer, detect_language(question or answer.text))
-    return f"{answer.text}\n\n{sources}" if sources else answer.text
+def format_answer(answer: Answer) -> str:
+    sources = format_sources(answer)
+    text = answer_text(answer)
+    return f"{text}\n\n{sources}" if sources else text
