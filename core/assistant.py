@@ -23,7 +23,7 @@ from core.generation.factory import create_generator
 from core.generation.prompt import INSTRUCTIONS, build_messages
 from core.generation.verification import extractive_answer, supported_prefix
 from core.language import asks_for_person, detect_language, phrase
-from core.memory import standalone_query
+from core.memory import search_in_context
 from core.messages import Answer, Citation, HistoryTurn, IncomingMessage
 from core.retrieval.index import ScoredPassage
 from core.retrieval.retriever import Retriever
@@ -136,8 +136,7 @@ class Assistant:
         if asks_for_person(question):
             return Answer(text=phrase("handoff", language), handoff=True, mode="refusal", language=language)
         history = self.history(message)
-        query = standalone_query(question, history)
-        hits = self.retriever.search(query, self.settings.top_k + RELATED_CANDIDATES)
+        hits = search_in_context(self.retriever.search, question, history, self.settings.top_k + RELATED_CANDIDATES)
         confidence = hits[0].score if hits else 0.0
         if confidence < self.settings.threshold:
             log.info("refused: best score %.3f below threshold %.3f", confidence, self.settings.threshold)
@@ -165,7 +164,9 @@ class Assistant:
         log.info("generated answer rejected (%s); answering with a quote", verdict.reason)
         # Candidates: passages that retrieval scored almost as high as the best one.
         close = [h for h in hits if h.score >= confidence - EXTRACTIVE_MARGIN]
-        chosen, quote = extractive_answer(question, [h.passage for h in close], self._similarity)
+        chosen, quote = extractive_answer(
+            question, [h.passage for h in close], self._similarity, retrieval_scores=[h.score for h in close]
+        )
         best = close[chosen]
         citations = (_citation(best, 1),)
         return Answer(

@@ -252,12 +252,14 @@ def extractive_answer(
     passages: Sequence[Passage],
     similarity: Callable[[str, list[str]], list[float]],
     max_sentences: int = 2,
+    retrieval_scores: Sequence[float] | None = None,
 ) -> tuple[int, str]:
     """Quote the passage whose sentences best answer the question: (its index, the quote).
 
     Retrieval ranks whole passages, and the top one is sometimes a neighbouring section of
-    the right article; comparing sentences picks the passage that states the answer. The
-    chosen sentences keep their original order.
+    the right article; each passage is judged by its best sentence's similarity to the
+    question plus its retrieval score, so a passage that states the answer wins unless
+    retrieval clearly preferred another. The chosen sentences keep their original order.
     """
     best: tuple[float, int, str] = (float("-inf"), 0, passages[0].text.strip())
     for index, passage in enumerate(passages):
@@ -266,7 +268,7 @@ def extractive_answer(
             continue
         scores = similarity(question, sentences)
         chosen = sorted(sorted(range(len(sentences)), key=lambda i: -scores[i])[:max_sentences])
-        strength = max(scores[i] for i in chosen)
+        strength = max(scores[i] for i in chosen) + (retrieval_scores[index] if retrieval_scores else 0.0)
         if strength > best[0]:
             joiner = "" if is_cjk(passage.text) else " "
             best = (strength, index, joiner.join(sentences[i] for i in chosen))
