@@ -23,7 +23,7 @@ from core.generation.factory import create_generator
 from core.generation.prompt import INSTRUCTIONS, build_messages
 from core.generation.verification import extractive_answer, supported_prefix
 from core.language import asks_for_person, detect_language, phrase
-from core.memory import search_in_context
+from core.memory import is_follow_up, search_in_context
 from core.messages import Answer, Citation, HistoryTurn, IncomingMessage
 from core.retrieval.index import ScoredPassage
 from core.retrieval.retriever import Retriever
@@ -144,7 +144,9 @@ class Assistant:
 
         top = hits[: self.settings.top_k]
         passages = [h.passage for h in top]
-        messages = build_messages(question, passages, history[-PROMPT_HISTORY_TURNS:], language)
+        # Earlier questions reach the prompt only for a follow-up; otherwise they distract a small model.
+        context = history[-PROMPT_HISTORY_TURNS:] if is_follow_up(question) else []
+        messages = build_messages(question, passages, context, language)
         parts: list[str] = []
         for delta in self.generator.stream(messages, self.settings.max_new_tokens):
             parts.append(delta)

@@ -53,11 +53,23 @@ def build_messages(
         messages.append({"role": "system", "content": f"{system}\n\nPassages:\n{context}"})
     else:
         messages.append({"role": "system", "content": system})
-    for turn in history:
-        messages.append({"role": turn.role, "content": turn.text})
+    earlier = earlier_questions(history, language)
     if layout == "system":
-        messages.append({"role": "user", "content": question})
+        messages.append({"role": "user", "content": f"{earlier}{question}"})
     else:
         rule = RULE_ZH if language == "zh" else RULE
-        messages.append({"role": "user", "content": f"{context}\n\n{rule}\nQuestion: {question}"})
+        messages.append({"role": "user", "content": f"{context}\n\n{rule}\n{earlier}Question: {question}"})
     return messages
+
+
+def earlier_questions(history: Sequence[HistoryTurn], language: str = "en") -> str:
+    """The conversation so far as one line of the customer's earlier questions.
+
+    Earlier *answers* are left out on purpose: given them as chat turns, the small bundled
+    model repeats its previous answer instead of answering the new question.
+    """
+    asked = [t.text for t in history if t.role == "user"]
+    if not asked:
+        return ""
+    label = "上一个问题" if language == "zh" else "Previous question"
+    return f"{label}: " + " / ".join(asked) + "\n"

@@ -131,6 +131,11 @@ def _evidence_has(kind: str, value: str, evidence_lower: str, evidence_numbers: 
     return value in evidence_lower
 
 
+_META = re.compile(r"\bpassages?\b|段落", re.I)
+# Questions that ask for an amount, a duration or a time are answered with a number.
+_ASKS_FOR_NUMBER = re.compile(r"\bhow (long|much|many|soon|quickly|fast)\b|\bwhat time\b|多久|多长时间|多少|几天|何时", re.I)
+
+
 def _is_degenerate(answer: str, instructions: str) -> str | None:
     words = answer.lower().split()
     if len(CITATION.sub("", answer).strip()) < 2 or (not is_cjk(answer) and len(words) < 3):
@@ -141,6 +146,8 @@ def _is_degenerate(answer: str, instructions: str) -> str | None:
     sentences = [s.lower() for s in split_sentences(answer) if len(s) > 20]
     if len(sentences) != len(set(sentences)):
         return "repeats a sentence"
+    if _META.search(answer):
+        return "talks about the passages instead of answering"
     instruction_words = instructions.lower().split()
     instruction_grams = {tuple(instruction_words[i : i + 6]) for i in range(len(instruction_words) - 5)}
     if any(tuple(words[i : i + 6]) in instruction_grams for i in range(len(words) - 5)):
@@ -159,6 +166,8 @@ def verify_answer(
     problem = _is_degenerate(answer, instructions)
     if problem:
         return Verdict(False, problem)
+    if _ASKS_FOR_NUMBER.search(question) and not _numbers(answer, include_words=True):
+        return Verdict(False, "the question asks for an amount or a time and the answer gives none")
     markers = [int(m) for m in CITATION.findall(answer)]
     bad = sorted({m for m in markers if not 1 <= m <= len(passages)})
     if bad:

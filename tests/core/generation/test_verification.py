@@ -74,11 +74,11 @@ def test_unsupported_sentence_is_rejected():
         ("[1]", "empty"),
         ("return return return return return return return return return return return return", "repeats"),
         ("Items can be returned. Items can be returned. Items can be returned.", "repeat"),
-        ("Answer the customer's question using only the numbered help-centre passages.", "instructions"),
+        ("You are a helpful customer support assistant for the store.", "instructions"),
     ],
 )
 def test_degenerate_answers_are_rejected(answer, reason):
-    instructions = "Answer the customer's question using only the numbered help-centre passages. Be brief."
+    instructions = "You are a helpful customer support assistant. If you do not know, say so."
     verdict = verify_answer(answer, PASSAGES, instructions=instructions)
     assert not verdict.ok and reason in verdict.reason
 
@@ -116,3 +116,26 @@ def test_supported_prefix_keeps_the_verified_start():
 def test_list_numbering_is_not_a_specific():
     verdict = verify_answer("1. Items can be returned within 30 days of delivery.\n2. Electronics within 15 days.", PASSAGES)
     assert verdict.ok, verdict.reason
+
+
+def test_talk_about_the_passages_is_not_an_answer():
+    verdict = verify_answer("Passages [1] and [2] are for the return of items.", PASSAGES)
+    assert not verdict.ok and "passages" in verdict.reason
+
+
+def test_how_long_question_needs_a_number_in_the_answer():
+    question = "How long do I have to return an item?"
+    assert not verify_answer("Items must be unused and in their original packaging [1].", PASSAGES, question).ok
+    assert verify_answer("Most items can be returned within 30 days of delivery [1].", PASSAGES, question).ok
+    assert not verify_answer("退货需要保持原包装。", PASSAGES, "退货期限是多久？").ok
+
+
+def test_prompt_carries_earlier_questions_not_answers():
+    from core.generation.prompt import build_messages
+    from core.messages import HistoryTurn
+
+    history = [HistoryTurn("user", "How long does a refund take?"), HistoryTurn("assistant", "5-10 business days.")]
+    messages = build_messages("and for gift cards?", PASSAGES, history)
+    assert len(messages) == 2
+    assert "Previous question: How long does a refund take?" in messages[-1]["content"]
+    assert "5-10 business days." not in messages[-1]["content"]
