@@ -8,9 +8,9 @@ from core.generation.base import Generator
 
 
 def create_generator(settings: Settings) -> Generator:
-    from core.generation.prompt import PASSAGE_LABEL
+    from core.generation.prompt import BANNED_WORDS
     from core.generation.transformers_backend import TransformersGenerator
 
     return TransformersGenerator(
-        settings.generator_model, resolve_device(settings.device), settings.cache_dir, banned_words=(PASSAGE_LABEL,)
+        settings.generator_model, resolve_device(settings.device), settings.cache_dir, banned_words=BANNED_WORDS
     )

@@ -23,6 +23,8 @@ LAYOUTS = ("user", "system")
 #: Labels each passage in the prompt; generators are told never to produce it, so a small
 #: model cannot drift into inventing "Passage [4]" instead of answering.
 PASSAGE_LABEL = "Passage"
+#: Words a generator must never produce (singular and plural tokenise differently).
+BANNED_WORDS = (PASSAGE_LABEL, f"{PASSAGE_LABEL}s")
 RULE = "Using only the passages above, answer the question in one or two sentences and cite the passage number like [1]."
 RULE_ZH = "只根据上面的段落，用一两句话回答问题，并用 [1] 这样的编号注明出处。"
 #: Everything the model is told; an answer that echoes it is degenerate.

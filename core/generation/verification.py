@@ -132,6 +132,8 @@ def _evidence_has(kind: str, value: str, evidence_lower: str, evidence_numbers: 
 
 
 _META = re.compile(r"\bpassages?\b|段落", re.I)
+# "[2] (Title…" or "Passphrase [4] (Title…": the model copying the prompt's passage headers.
+_HEADER_COPY = re.compile(r"(^|\n)\s*\w*\s*\[\d{1,2}\]\s*\(")
 # Questions that ask for an amount, a duration or a time are answered with a number.
 _ASKS_FOR_NUMBER = re.compile(r"\bhow (long|much|many|soon|quickly|fast)\b|\bwhat time\b|多久|多长时间|多少|几天|何时", re.I)
 
@@ -148,6 +150,8 @@ def _is_degenerate(answer: str, instructions: str) -> str | None:
         return "repeats a sentence"
     if _META.search(answer):
         return "talks about the passages instead of answering"
+    if _HEADER_COPY.search(answer):
+        return "copies the passage headers instead of answering"
     instruction_words = instructions.lower().split()
     instruction_grams = {tuple(instruction_words[i : i + 6]) for i in range(len(instruction_words) - 5)}
     if any(tuple(words[i : i + 6]) in instruction_grams for i in range(len(words) - 5)):

@@ -139,3 +139,9 @@ def test_prompt_carries_earlier_questions_not_answers():
     assert len(messages) == 2
     assert "Previous question: How long does a refund take?" in messages[-1]["content"]
     assert "5-10 business days." not in messages[-1]["content"]
+
+
+@pytest.mark.parametrize("answer", ["[1] (Return window)\n[2] (Shipping destinations)", "Passphrase [4] (Return window): 30 days"])
+def test_copied_passage_headers_are_not_an_answer(answer):
+    verdict = verify_answer(answer, PASSAGES)
+    assert not verdict.ok and "headers" in verdict.reason
