@@ -92,11 +92,12 @@ class Assistant:
         question = self.validate(message)
         language = detect_language(question)
         history = list(message.history)[-HISTORY_TURNS:]
-        hits = self.retriever.search(question, self.settings.top_k)
+        retrieval = self.retriever.retrieve(question, self.settings.top_k)
+        hits, intent = retrieval.hits, retrieval.intent
         confidence = hits[0].score if hits else 0.0
         if confidence < self.settings.threshold:
             log.info("refused: best score %.3f below threshold %.3f", confidence, self.settings.threshold)
-            return self._timed(self.refusal(language, confidence), started)
+            return self._timed(self.refusal(language, confidence), started, intent)
 
         passages = [h.passage for h in hits]
         messages = build_messages(question, passages, history, language)
@@ -111,7 +112,7 @@ class Assistant:
         if verdict is None or verdict.ok:
             cited = verdict.cited if verdict else [1]
             citations = tuple(_citation(hits[n - 1], n) for n in cited)
-            return self._timed(Answer(text=text, citations=citations, confidence=confidence), started)
+            return self._timed(Answer(text=text, citations=citations, confidence=confidence), started, intent)
 
         log.info("generated answer rejected (%s); answering with a quote", verdict.reason)
         best = hits[0]
@@ -126,13 +127,14 @@ class Assistant:
                 rejected_reason=verdict.reason,
             ),
             started,
+            intent,
         )
 
     @staticmethod
-    def _timed(answer: Answer, started: float) -> Answer:
+    def _timed(answer: Answer, started: float, intent: str | None = None) -> Answer:
         from dataclasses import replace
 
-        return replace(answer, latency_s=round(time.perf_counter() - started, 3))
+        return replace(answer, latency_s=round(time.perf_counter() - started, 3), intent=intent)
 
     async def stream(self, message: IncomingMessage) -> AsyncIterator[str | Answer]:
         """Yield text deltas as generated, then the final :class:`Answer` (always last).

@@ -73,6 +73,8 @@ class Answer:
     # Set when verification rejected the generated text; kept for logs and benchmarks.
     rejected_reason: str | None = None
     latency_s: float = 0.0
+    # The question's intent when the knowledge base has labelled examples (core.retrieval.classifier).
+    intent: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form (used by ``askdesk ask --json``)."""

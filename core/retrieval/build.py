@@ -32,7 +32,7 @@ from core.errors import IndexUnusableError
 from core.retrieval.classifier import train_for_passages
 from core.retrieval.embedder import embedder_for, embedding_identity
 from core.retrieval.index import VectorIndex
-from core.retrieval.lexical import LexicalIndex
+from core.retrieval.lexical import LEXICAL_VERSION, LexicalIndex, lexical_text
 from core.retrieval.loader import FileProblem, load_knowledge_base
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,11 @@ def _load_previous(index_dir: Path, model: str) -> VectorIndex | None:
     except IndexUnusableError as exc:
         log.warning("previous index not reused: %s", exc)
         return None
+
+
+def _recipe(settings: Settings) -> dict[str, object]:
+    """Build choices besides the embeddings; a change to any of them forces a rebuild."""
+    return {"lexical_version": LEXICAL_VERSION, "classifier_setting": settings.classifier}
 
 
 def _swap_in(new_dir: Path, index_dir: Path) -> None:
@@ -125,7 +130,8 @@ def build_index(
         kept = set(current_hashes)
         report.removed = sum(1 for p in previous.passages if p.content_hash not in kept)
         same_passages = [p.to_dict() for p in previous.passages] == [p.to_dict() for p in loaded.passages]
-        if not todo and same_passages:
+        same_recipe = all(previous.meta.get(key) == value for key, value in _recipe(settings).items())
+        if not todo and same_passages and same_recipe:
             report.up_to_date = True
             report.seconds = time.perf_counter() - started
             return report
@@ -148,8 +154,13 @@ def build_index(
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     new_dir = index_dir.with_name(f".{index_dir.name}-{stamp}")
-    meta = {"built_at": datetime.now(timezone.utc).isoformat(), "kb_dir": str(kb_dir.absolute()), "files": loaded.files}
-    lexical = LexicalIndex.build([p.embed_text for p in loaded.passages])
+    meta = {
+        "built_at": datetime.now(timezone.utc).isoformat(),
+        "kb_dir": str(kb_dir.absolute()),
+        "files": loaded.files,
+        **_recipe(settings),
+    }
+    lexical = LexicalIndex.build([lexical_text(p) for p in loaded.passages])
     classifier = train_for_passages(loaded.passages, vectors, settings.classifier)
     report.intents = len(classifier.labels) if classifier else 0
     meta["classifier"] = {"method": classifier.method, "intents": report.intents} if classifier else None

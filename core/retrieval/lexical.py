@@ -14,7 +14,7 @@ languages the embedder handles poorly.
 Layout inside an index folder::
 
     bm25/            the bm25s index (scores matrix and vocabulary)
-    lexical.json     tokeniser version, document frequencies, passage count
+    lexical.json     format version, document frequencies, passage count
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-#: Bumped whenever tokenisation changes; an index made with another version is re-tokenised.
-TOKENIZER_VERSION = 1
+#: Bumped whenever tokenisation or the indexed text changes; the rebuild then redoes BM25.
+LEXICAL_VERSION = 2
 
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -115,6 +115,15 @@ def tokenize(text: str) -> list[str]:
     return tokens
 
 
+def lexical_text(passage) -> str:
+    """What BM25 indexes for a passage: its embedded text with the title once more.
+
+    The title (an article's name, or an FAQ row's question) says best what a passage is
+    about; counting its words twice lets a short question that names the topic find it.
+    """
+    return f"{passage.title}\n{passage.embed_text}" if passage.title else passage.embed_text
+
+
 class LexicalIndex:
     """BM25 over passage texts, plus document frequencies for :meth:`coverage`."""
 
@@ -163,7 +172,7 @@ class LexicalIndex:
         if self.num_docs:
             self._bm25.save(str(folder / "bm25"), show_progress=False)
         data = {
-            "tokenizer": TOKENIZER_VERSION,
+            "version": LEXICAL_VERSION,
             "num_docs": self.num_docs,
             "doc_freq": self.doc_freq,
             "doc_tokens": [sorted(d) for d in self.doc_tokens],
@@ -177,8 +186,8 @@ class LexicalIndex:
 
         folder = Path(folder)
         data = json.loads((folder / "lexical.json").read_text(encoding="utf-8"))
-        if data["tokenizer"] != TOKENIZER_VERSION:
-            raise ValueError(f"tokeniser version {data['tokenizer']}, this askdesk uses {TOKENIZER_VERSION}")
+        if data["version"] != LEXICAL_VERSION:
+            raise ValueError(f"lexical index version {data['version']}, this askdesk uses {LEXICAL_VERSION}")
         num_docs = int(data["num_docs"])
         bm25 = bm25s.BM25.load(str(folder / "bm25"), show_progress=False) if num_docs else bm25s.BM25()
         if num_docs and int(bm25.scores["num_docs"]) != num_docs:
