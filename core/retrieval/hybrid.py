@@ -36,6 +36,9 @@ MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
 
 #: RRF weight of the dense list when the embedder does not handle the question's language.
 UNSUPPORTED_DENSE_WEIGHT = 0.2
+#: RRF weight of the BM25 list when the dense list is trusted (measured on Banking77: 1.0 costs
+#: dense recall, 0.5 keeps hybrid recall@5 at or above both single lists).
+SUPPORTED_LEXICAL_WEIGHT = 0.5
 #: RRF weight of the classifier's intent ranking (it ranks labels, shared by their examples).
 CLASSIFIER_WEIGHT = 1.0
 #: Intent labels of the classifier that take part in fusion.
@@ -126,11 +129,11 @@ class SearchIndex:
             top = np.argpartition(-bm25, depth - 1)[:depth] if depth < n else np.arange(n)
             top = top[bm25[top] > 0]
             rankings.append([int(r) for r in top[np.argsort(-bm25[top], kind="stable")]])
-            weights.append(1.0)
+            weights.append(SUPPORTED_LEXICAL_WEIGHT if dense_supported and mode == "hybrid" else 1.0)
 
         prediction = None
         if self.classifier is not None:
-            prediction = self.classifier.predict(qv, classifier_method)
+            prediction = self.classifier.predict(qv, query, classifier_method)
             if use_classifier and mode == "hybrid":
                 label_rank = {
                     label: rank

@@ -131,8 +131,8 @@ def test_classifier_predicts_held_out_examples():
                 ("address", "please change the address I live at")]
     queries = embedder.embed_queries([q for _, q in held_out])
     for method in ("knn", "logreg", "ensemble"):
-        classifier = IntentClassifier.train(vectors, labels, method)
-        predictions = [classifier.predict(q) for q in queries]
+        classifier = IntentClassifier.train(vectors, labels, method, texts=[q for _, q in FAQ])
+        predictions = [classifier.predict(v, q) for v, (_, q) in zip(queries, held_out)]
         assert [p.intent for p in predictions] == [label for label, _ in held_out], method
         assert all(0 < p.probability <= 1 for p in predictions)
 
