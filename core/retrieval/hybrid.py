@@ -24,6 +24,7 @@ from typing import Literal
 import numpy as np
 
 from core.errors import IndexUnusableError
+from core.language import detect_language
 from core.retrieval.classifier import IntentClassifier, Prediction, labelled_rows
 from core.retrieval.fusion import DEFAULT_RRF_K, fused_order
 from core.retrieval.index import REBUILD_HINT, ScoredPassage, VectorIndex
@@ -75,6 +76,7 @@ class SearchIndex:
         self.passages = vectors.passages
         rows, labels = labelled_rows(self.passages) if classifier is not None else ([], [])
         self.labels: dict[int, str] = dict(zip(rows, labels))
+        self.languages = np.array([detect_language(p.embed_text) for p in self.passages], dtype=object)
 
     def __len__(self) -> int:
         return len(self.passages)
@@ -128,6 +130,9 @@ class SearchIndex:
             bm25 = self.lexical.scores(tokens)
             top = np.argpartition(-bm25, depth - 1)[:depth] if depth < n else np.arange(n)
             top = top[bm25[top] > 0]
+            same = top[self.languages[top] == language]
+            if len(same):  # shared Latin words ("PayPal") must not pull an English question into a Chinese article
+                top = same
             rankings.append([int(r) for r in top[np.argsort(-bm25[top], kind="stable")]])
             weights.append(SUPPORTED_LEXICAL_WEIGHT if dense_supported and mode == "hybrid" else 1.0)
 

@@ -226,3 +226,14 @@ def test_rerank_reorders_but_keeps_each_confidence():
     result = rerank(RetrievalResult(hits), "q", Cross())
     assert [h.passage.passage_id for h in result.hits] == ["p1", "p0"]
     assert result.confidence == 0.5
+
+
+def test_english_question_is_not_pulled_into_a_chinese_article_by_a_shared_word(tmp_path):
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "pay.md").write_text("## Payment methods\nWe accept Visa, Mastercard and PayPal at checkout.", encoding="utf-8")
+    (kb / "zh-refund.md").write_text("## 退款\n退款会退回原支付方式，例如 PayPal 账户。", encoding="utf-8")
+    build_index(make_settings(), kb, tmp_path / "index")
+    retriever = Retriever(make_settings(index_dir=tmp_path / "index"))
+    assert retriever.search("Can I pay with PayPal?", 1)[0].passage.source == "pay.md"
+    assert retriever.search("退款退到哪里？", 1)[0].passage.source == "zh-refund.md"
