@@ -1,4 +1,4 @@
-"""The ``askdesk`` command line: chat, ask, index build, serve.
+"""The ``askdesk`` command line: chat, ask, index build, eval, serve.
 
 Errors of the askdesk hierarchy are printed as one readable line (``--debug`` adds the
 traceback); heavy imports happen inside the sub-commands so ``--help`` stays instant.
@@ -20,7 +20,7 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-    for name in ("transformers", "sentence_transformers", "httpx", "faiss"):
+    for name in ("transformers", "sentence_transformers", "httpx", "faiss", "bm25s", "jieba"):
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
         from transformers.utils import logging as hf_logging
@@ -148,6 +148,73 @@ def cmd_index_build(args: argparse.Namespace, settings: Settings) -> int:
     return run_build(args, settings)
 
 
+def _eval_index(settings: Settings, kb_dir: Path) -> Path:
+    """An index for ``kb_dir`` in the cache folder (one per KB and embedder, updated incrementally)."""
+    import hashlib
+
+    from core.retrieval.build import build_index
+    from core.retrieval.embedder import embedding_identity
+
+    key = hashlib.sha256(f"{kb_dir.absolute()}|{embedding_identity(settings)}".encode()).hexdigest()[:16]
+    index_dir = Path(settings.cache_dir) / "eval-index" / key / "index"
+    report = build_index(settings, kb_dir, index_dir)
+    for problem in report.problems:
+        print(f"skipped {problem}", file=sys.stderr)
+    return index_dir
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    """Recall@1/@k and MRR of a labelled question set; with --out-of-scope, the gate's rates."""
+    import json
+
+    from core.retrieval.evaluation import evaluate, read_out_of_scope, read_questions
+    from core.retrieval.retriever import Retriever
+
+    questions = read_questions(args.questions)
+    out_of_scope = read_out_of_scope(args.out_of_scope) if args.out_of_scope else []
+    if args.kb:
+        settings = settings.model_copy(update={"kb_dir": args.kb, "index_dir": _eval_index(settings, args.kb)})
+    report = evaluate(Retriever(settings), questions, k=args.k, out_of_scope=out_of_scope,
+                      threshold=args.threshold, mode=args.mode)
+    if args.json:
+        print(json.dumps(report.to_dict(details=args.details), ensure_ascii=False, indent=2))
+    else:
+        _print_eval(report, args.details)
+    return 0
+
+
+def _print_eval(report, details: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"Retrieval: {report.questions} questions")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("recall@1", f"{report.recall_at_1:.3f}")
+    table.add_row(f"recall@{report.k}", f"{report.recall_at_k:.3f}")
+    table.add_row("MRR", f"{report.mrr:.3f}")
+    table.add_row(f"answered at threshold {report.threshold:.2f}", f"{report.answer_rate:.3f}")
+    if report.refusal_rate is not None:
+        table.add_row(f"refused out-of-scope ({report.out_of_scope}) at {report.threshold:.2f}", f"{report.refusal_rate:.3f}")
+        b = report.balanced
+        table.add_row(
+            "balanced threshold", f"{b['threshold']:.3f} (answer {b['answer_rate']:.3f}, refuse {b['refusal_rate']:.3f})"
+        )
+    console.print(table)
+    if report.unresolved:
+        console.print(f"[yellow]expected values that match no document:[/] {', '.join(report.unresolved)}")
+    misses = [o for o in report.outcomes if o.rank != 1]
+    if details or misses:
+        rows = report.outcomes if details else misses
+        t = Table(title="per question" if details else "not ranked first")
+        for column in ("question", "expected", "rank", "confidence", "ranked first"):
+            t.add_column(column)
+        for o in rows:
+            t.add_row(o.question, o.expected, str(o.rank or "-"), f"{o.confidence:.3f}", o.top or "-")
+        console.print(t)
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """What ``make run`` starts: a platform bot when its token is set, else the terminal chat."""
     if os.environ.get("SLACK_BOT_TOKEN"):
@@ -215,6 +282,17 @@ def build_parser() -> argparse.ArgumentParser:
     b = isub.add_parser("build", help="build or update the index (incremental, atomic)")
     add_build_arguments(b)
     b.set_defaults(func=cmd_index_build)
+
+    p = sub.add_parser("eval", help="measure retrieval on a labelled question set")
+    p.add_argument("questions", type=Path, help="CSV with question,expected (doc id, passage id, title or URL)")
+    p.add_argument("--kb", type=Path, help="evaluate this knowledge base (indexed in the cache) instead of the configured index")
+    p.add_argument("--k", type=int, default=5, help="report recall@K (default 5)")
+    p.add_argument("--out-of-scope", type=Path, help="CSV of questions the KB cannot answer: report refusal rates")
+    p.add_argument("--threshold", type=float, help="gate threshold (default: ASKDESK_THRESHOLD)")
+    p.add_argument("--mode", choices=["hybrid", "dense", "lexical"], help="retrieval mode (default: ASKDESK_RETRIEVAL_MODE)")
+    p.add_argument("--details", action="store_true", help="list every question, not only the misses")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("serve", help="run a platform bot")
     psub = p.add_subparsers(dest="platform", required=True)

@@ -136,11 +136,12 @@ class Assistant:
         if asks_for_person(question):
             return Answer(text=phrase("handoff", language), handoff=True, mode="refusal", language=language)
         history = self.history(message)
-        hits = search_in_context(self.retriever.search, question, history, self.settings.top_k + RELATED_CANDIDATES)
+        retrieval = search_in_context(self.retriever.retrieve, question, history, self.settings.top_k + RELATED_CANDIDATES)
+        hits, intent = retrieval.hits, retrieval.intent
         confidence = hits[0].score if hits else 0.0
         if confidence < self.settings.threshold:
             log.info("refused: best score %.3f below threshold %.3f", confidence, self.settings.threshold)
-            return self.refusal(language, confidence)
+            return replace(self.refusal(language, confidence), intent=intent)
 
         top = hits[: self.settings.top_k]
         passages = [h.passage for h in top]
@@ -161,7 +162,7 @@ class Assistant:
             cited = verdict.cited if verdict else [1]
             citations = tuple(_citation(top[n - 1], n) for n in cited)
             return Answer(text=text, citations=citations, confidence=confidence, language=language,
-                          related=self._related(hits, citations))
+                          related=self._related(hits, citations), intent=intent)
 
         log.info("generated answer rejected (%s); answering with a quote", verdict.reason)
         # Candidates: passages that retrieval scored almost as high as the best one.
@@ -179,6 +180,7 @@ class Assistant:
             rejected_reason=verdict.reason,
             language=language,
             related=self._related(hits, citations),
+            intent=intent,
         )
 
     def _related(self, hits: list[ScoredPassage], citations: tuple[Citation, ...]) -> tuple[Citation, ...]:

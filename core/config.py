@@ -30,6 +30,22 @@ class Settings(BaseSettings):
     embedding_model: str = Field(BUNDLED_EMBEDDER, description="sentence-transformers model id or path.")
     generator_model: str = Field(BUNDLED_GENERATOR, description="Hugging Face causal LM id or path.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where models run.")
+    embedding_query_prompt: str = Field(
+        "", description="Text put before every question when embedding (e.g. 'query: ' for E5 models without prompts)."
+    )
+    embedding_passage_prompt: str = Field("", description="Text put before every passage when embedding (e.g. 'passage: ').")
+    dense_languages: str = Field(
+        "auto",
+        description="Languages (en, zh; comma-separated, or *) the embedding model handles; 'auto' = en for the "
+        "bundled English-first model, all for any other. Other languages are ranked and gated on BM25 words.",
+    )
+    retrieval_mode: Literal["hybrid", "dense", "lexical"] = Field("hybrid", description="Dense + BM25 fused, or one alone.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    classifier: Literal["ensemble", "logreg", "knn", "off"] = Field(
+        "ensemble", description="Intent classifier trained by the rebuild when the KB has labelled examples."
+    )
+    intent_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Minimum classifier probability to report an intent.")
+    reranker_model: str = Field("", description="Optional cross-encoder (id or path) that reorders the top passages.")
     top_k: int = Field(3, ge=1, le=20, description="Passages given to the generator.")
     threshold: float = Field(0.35, ge=-1.0, le=1.0, description="Minimum retrieval score to answer.")
     related_threshold: float = Field(0.5, ge=-1.0, le=1.0, description="Minimum score to suggest a related article.")

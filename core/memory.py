@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 
 from core.messages import HistoryTurn
+from core.retrieval.hybrid import RetrievalResult
 from core.retrieval.index import ScoredPassage
 
 _FOLLOW_UP_START = re.compile(r"^\s*((and|or|but|also|what about|how about|same for|then|so)\b|那|还有|另外|如果是)", re.I)
@@ -46,33 +47,33 @@ def standalone_query(question: str, history: Sequence[HistoryTurn]) -> str:
 
 
 def search_in_context(
-    search: Callable[[str, int], list[ScoredPassage]],
+    retrieve: Callable[[str, int], RetrievalResult],
     question: str,
     history: Sequence[HistoryTurn],
     k: int,
     depth: int = 20,
-) -> list[ScoredPassage]:
-    """Search for a possibly follow-up question.
+) -> RetrievalResult:
+    """Retrieve for a possibly follow-up question.
 
     A follow-up is searched twice — joined with the previous question, and alone — and each
     passage gets the mean of its two scores (a passage missing from a list gets that list's
     lowest score). "and for gift cards?" after a refund question then ranks the gift-card
-    refund article first: it matches both, while the refund article matches only the join
-    and the gift-card purchase article only the follow-up.
+    refund article high: it matches both, while the refund article matches only the join
+    and the gift-card purchase article only the follow-up. The intent is the joined query's.
     """
     query = standalone_query(question, history)
     if query == question:
-        return search(question, k)
-    joined = search(query, depth)
-    alone = search(question, depth)
-    if not joined or not alone:
-        return (joined or alone)[:k]
-    floor_joined, floor_alone = joined[-1].score, alone[-1].score
-    by_id = {h.passage.passage_id: h.passage for h in joined + alone}
-    score_joined = {h.passage.passage_id: h.score for h in joined}
+        return retrieve(question, k)
+    joined = retrieve(query, depth)
+    alone = retrieve(question, depth).hits
+    if not joined.hits or not alone:
+        joined.hits = (joined.hits or alone)[:k]
+        return joined
+    floor_joined, floor_alone = joined.hits[-1].score, alone[-1].score
+    by_id = {h.passage.passage_id: h.passage for h in joined.hits + alone}
+    score_joined = {h.passage.passage_id: h.score for h in joined.hits}
     score_alone = {h.passage.passage_id: h.score for h in alone}
-    mean = {
-        pid: (score_joined.get(pid, floor_joined) + score_alone.get(pid, floor_alone)) / 2 for pid in by_id
-    }
+    mean = {pid: (score_joined.get(pid, floor_joined) + score_alone.get(pid, floor_alone)) / 2 for pid in by_id}
     ranked = sorted(mean, key=lambda pid: -mean[pid])[:k]
-    return [ScoredPassage(by_id[pid], mean[pid]) for pid in ranked]
+    joined.hits = [ScoredPassage(by_id[pid], mean[pid]) for pid in ranked]
+    return joined

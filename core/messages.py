@@ -80,6 +80,8 @@ class Answer:
     related: tuple[Citation, ...] = ()
     # The stored turn, for feedback buttons and escalations (None when nothing is stored).
     turn_id: int | None = None
+    # The question's intent when the knowledge base has labelled examples (core.retrieval.classifier).
+    intent: str | None = None
 
     @property
     def offers_person(self) -> bool:

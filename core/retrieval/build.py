@@ -3,6 +3,10 @@
 Incremental: a passage whose embedded text did not change (content hash) keeps its
 vector; only new or edited passages are embedded; deleted files simply drop out.
 
+The BM25 index and the intent classifier are rebuilt from the current passages every time
+(cheap next to embedding: about a second for 10,000 FAQ rows) and written into the same
+folder as the vectors, so the dense and lexical sides can never disagree.
+
 Atomic: each build is written to a fresh sibling folder and ``index_dir`` (a symlink)
 is switched to it with one ``os.replace``; a crash or Ctrl-C mid-build leaves the
 previous index serving. Run as ``askdesk index build`` or ``python -m core.retrieval.build``.
@@ -25,8 +29,10 @@ import numpy as np
 from core.config import Settings
 from core.devices import resolve_device
 from core.errors import IndexUnusableError
-from core.retrieval.embedder import get_embedder
+from core.retrieval.classifier import train_for_passages
+from core.retrieval.embedder import embedder_for, embedding_identity
 from core.retrieval.index import VectorIndex
+from core.retrieval.lexical import LEXICAL_VERSION, LexicalIndex, lexical_text
 from core.retrieval.loader import FileProblem, load_knowledge_base
 
 log = logging.getLogger(__name__)
@@ -43,6 +49,7 @@ class BuildReport:
     unchanged: int = 0
     removed: int = 0
     seconds: float = 0.0
+    intents: int = 0  # labels the intent classifier was trained on (0: no classifier)
     up_to_date: bool = False
     problems: list[FileProblem] = field(default_factory=list)
 
@@ -50,7 +57,9 @@ class BuildReport:
         state = "already up to date" if self.up_to_date else "built"
         return (
             f"Index {state} at {self.index_dir}: {self.files} files, {self.passages} passages "
-            f"({self.new} new, {self.unchanged} unchanged, {self.removed} removed) in {self.seconds:.1f}s"
+            f"({self.new} new, {self.unchanged} unchanged, {self.removed} removed)"
+            + (f", intent classifier over {self.intents} intents" if self.intents else "")
+            + f" in {self.seconds:.1f}s"
         )
 
 
@@ -63,6 +72,11 @@ def _load_previous(index_dir: Path, model: str) -> VectorIndex | None:
     except IndexUnusableError as exc:
         log.warning("previous index not reused: %s", exc)
         return None
+
+
+def _recipe(settings: Settings) -> dict[str, object]:
+    """Build choices besides the embeddings; a change to any of them forces a rebuild."""
+    return {"lexical_version": LEXICAL_VERSION, "classifier_setting": settings.classifier}
 
 
 def _swap_in(new_dir: Path, index_dir: Path) -> None:
@@ -100,7 +114,7 @@ def build_index(
     started = time.perf_counter()
     kb_dir = Path(kb_dir or settings.kb_dir)
     index_dir = Path(index_dir or settings.index_dir).absolute()
-    model = settings.embedding_model
+    model = embedding_identity(settings)
     loaded = load_knowledge_base(kb_dir, settings.chunk_chars, settings.chunk_overlap)
     for problem in loaded.problems:
         log.warning("skipped %s", problem)
@@ -116,7 +130,8 @@ def build_index(
         kept = set(current_hashes)
         report.removed = sum(1 for p in previous.passages if p.content_hash not in kept)
         same_passages = [p.to_dict() for p in previous.passages] == [p.to_dict() for p in loaded.passages]
-        if not todo and same_passages:
+        same_recipe = all(previous.meta.get(key) == value for key, value in _recipe(settings).items())
+        if not todo and same_passages and same_recipe:
             report.up_to_date = True
             report.seconds = time.perf_counter() - started
             return report
@@ -124,7 +139,7 @@ def build_index(
     dimension = previous.dimension if previous else None
     new_vectors = np.zeros((0, dimension or 0), dtype=np.float32)
     if todo:
-        embedder = get_embedder(model, resolve_device(settings.device))
+        embedder = embedder_for(settings, resolve_device(settings.device))
         new_vectors = embedder.embed_passages(
             [loaded.passages[i].embed_text for i in todo], progress=progress and len(todo) > 64
         )
@@ -139,9 +154,22 @@ def build_index(
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     new_dir = index_dir.with_name(f".{index_dir.name}-{stamp}")
-    meta = {"built_at": datetime.now(timezone.utc).isoformat(), "kb_dir": str(kb_dir.absolute()), "files": loaded.files}
+    meta = {
+        "built_at": datetime.now(timezone.utc).isoformat(),
+        "kb_dir": str(kb_dir.absolute()),
+        "files": loaded.files,
+        **_recipe(settings),
+    }
+    lexical = LexicalIndex.build([lexical_text(p) for p in loaded.passages])
+    classifier = train_for_passages(loaded.passages, vectors, settings.classifier)
+    report.intents = len(classifier.labels) if classifier else 0
+    meta["classifier"] = {"method": classifier.method, "intents": report.intents} if classifier else None
     try:
-        VectorIndex(loaded.passages, vectors, model, meta).save(new_dir)
+        new_dir.mkdir(parents=True)
+        lexical.save(new_dir)
+        if classifier is not None:
+            classifier.save(new_dir)
+        VectorIndex(loaded.passages, vectors, model, meta).save(new_dir)  # writes the manifest last
         _swap_in(new_dir, index_dir)
     except BaseException:
         shutil.rmtree(new_dir, ignore_errors=True)

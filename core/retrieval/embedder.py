@@ -21,7 +21,7 @@ from core.errors import ModelError
 log = logging.getLogger(__name__)
 
 _LOCK = threading.Lock()
-_LOADED: dict[tuple[str, str], "Embedder"] = {}
+_LOADED: dict[tuple[str, str, str, str], "Embedder"] = {}
 
 
 def resolve_embedding_model(name: str) -> str:
@@ -41,9 +41,12 @@ def resolve_embedding_model(name: str) -> str:
 class Embedder:
     """Turns text into L2-normalised float32 vectors (inner product = cosine)."""
 
-    def __init__(self, name: str, device: str = "cpu") -> None:
+    def __init__(self, name: str, device: str = "cpu", query_prompt: str = "", passage_prompt: str = "") -> None:
         self.name = name
         self.device = device
+        # Explicit prefixes (settings) win over prompts the model defines itself.
+        self.query_prompt = query_prompt
+        self.passage_prompt = passage_prompt
         path = resolve_embedding_model(name)
         if not (Path(path).exists() or "/" in path):
             raise ModelError(f"Embedding model {name!r} is neither a folder nor a Hugging Face id (owner/name).")
@@ -68,13 +71,16 @@ class Embedder:
         prompts = getattr(self.model, "prompts", None) or {}
         return next((n for n in names if prompts.get(n)), None)
 
-    def _encode(self, texts: list[str], prompt_name: str | None, batch_size: int, progress: bool) -> np.ndarray:
+    def _encode(
+        self, texts: list[str], prompt_name: str | None, batch_size: int, progress: bool, prompt: str = ""
+    ) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         vectors = self.model.encode(
             texts,
             batch_size=batch_size,
-            prompt_name=prompt_name,
+            prompt_name=None if prompt else prompt_name,
+            prompt=prompt or None,
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=progress,
@@ -82,16 +88,36 @@ class Embedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def embed_passages(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        return self._encode(texts, self._prompt("passage", "document"), batch_size, progress)
+        return self._encode(texts, self._prompt("passage", "document"), batch_size, progress, self.passage_prompt)
 
     def embed_queries(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        return self._encode(texts, self._prompt("query"), batch_size, False)
+        return self._encode(texts, self._prompt("query"), batch_size, False, self.query_prompt)
 
 
-def get_embedder(name: str, device: str = "cpu") -> Embedder:
-    """The process-wide embedder for ``name`` on ``device``; loaded on first use."""
-    key = (name, device)
+def get_embedder(name: str, device: str = "cpu", query_prompt: str = "", passage_prompt: str = "") -> Embedder:
+    """The process-wide embedder for ``name`` on ``device`` (with those prompts); loaded on first use."""
+    key = (name, device, query_prompt, passage_prompt)
     with _LOCK:
         if key not in _LOADED:
-            _LOADED[key] = Embedder(name, device)
+            same_model = next((e for (n, d, *_), e in _LOADED.items() if (n, d) == (name, device)), None)
+            if same_model is not None:  # share the weights, differ only in prompts
+                embedder = Embedder.__new__(Embedder)
+                embedder.__dict__.update(same_model.__dict__)
+                embedder.query_prompt, embedder.passage_prompt = query_prompt, passage_prompt
+                _LOADED[key] = embedder
+            else:
+                _LOADED[key] = Embedder(name, device, query_prompt, passage_prompt)
         return _LOADED[key]
+
+
+def embedder_for(settings, device: str) -> Embedder:
+    """The embedder that ``settings`` configure (model and explicit prompts)."""
+    return get_embedder(settings.embedding_model, device, settings.embedding_query_prompt, settings.embedding_passage_prompt)
+
+
+def embedding_identity(settings) -> str:
+    """What the index records as its embedding model: vectors are comparable only when this matches."""
+    name = settings.embedding_model
+    if settings.embedding_query_prompt or settings.embedding_passage_prompt:
+        name += f" [query prompt {settings.embedding_query_prompt!r}, passage prompt {settings.embedding_passage_prompt!r}]"
+    return name

@@ -6,6 +6,8 @@ Layout of an index folder::
     passages.jsonl   one passage per line, in vector order
     vectors.npy      the raw float32 vectors (reused by incremental rebuilds)
     index.faiss      the FAISS index over those vectors
+    bm25/, lexical.json   the BM25 index and document frequencies (core.retrieval.lexical)
+    classifier.npz   the intent classifier, when the KB has labelled examples (core.retrieval.classifier)
 
 Anything missing, unreadable or inconsistent raises :class:`IndexUnusableError` telling
 the admin to rebuild, instead of serving wrong results.
@@ -26,14 +28,18 @@ from core.retrieval.passages import Passage
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: BM25 (bm25/, lexical.json) and classifier.npz beside the vectors
 REBUILD_HINT = "Rebuild it with `askdesk index build`."
 
 
 @dataclass(frozen=True, slots=True)
 class ScoredPassage:
+    """A retrieved passage; ``score`` is the calibrated confidence that the assistant gates on."""
+
     passage: Passage
     score: float
+    dense: float | None = None  # cosine similarity with the question
+    lexical: float | None = None  # IDF-weighted share of the question's words in the passage
 
 
 def _faiss():

@@ -1,4 +1,9 @@
-"""Query-time retrieval: embed the question and search the index, loaded once per process."""
+"""Query-time retrieval: embed the question, search dense + BM25, fuse; loaded once per process.
+
+``Retriever.retrieve`` returns a :class:`~core.retrieval.hybrid.RetrievalResult` (hits, the
+detected language, the intent); ``Retriever.search`` returns just the hits. Either way
+``hits[0].score`` is the calibrated confidence the assistant gates on (see core.retrieval.hybrid).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,29 @@ import os
 import threading
 from pathlib import Path
 
-from core.config import Settings
+import numpy as np
+
+from core.config import BUNDLED_EMBEDDER, Settings
 from core.devices import resolve_device
-from core.retrieval.embedder import Embedder, get_embedder
-from core.retrieval.index import ScoredPassage, VectorIndex
+from core.language import detect_language
+from core.retrieval.embedder import Embedder, embedder_for, embedding_identity
+from core.retrieval.hybrid import RetrievalResult, SearchIndex, rerank
+from core.retrieval.index import ScoredPassage
 
 log = logging.getLogger(__name__)
+
+#: Languages the bundled, English-first all-MiniLM-L6-v2 ranks and scores reliably.
+BUNDLED_DENSE_LANGUAGES = frozenset({"en"})
+
+
+def dense_languages(settings: Settings) -> frozenset[str] | None:
+    """Languages whose questions are gated on the dense score; ``None`` means all."""
+    value = settings.dense_languages.strip().lower()
+    if value == "auto":
+        return BUNDLED_DENSE_LANGUAGES if settings.embedding_model == BUNDLED_EMBEDDER else None
+    if value in ("*", "all"):
+        return None
+    return frozenset(v.strip() for v in value.split(",") if v.strip())
 
 
 class Retriever:
@@ -26,8 +48,10 @@ class Retriever:
         self.settings = settings
         self.index_dir = Path(index_dir or settings.index_dir)
         self._lock = threading.Lock()
-        self._index: VectorIndex | None = None
+        self._index: SearchIndex | None = None
         self._version: str | None = None
+        self._reranker = None
+        self._dense_languages = dense_languages(settings)
 
     def _current_version(self) -> str:
         try:
@@ -36,25 +60,74 @@ class Retriever:
             return str(self.index_dir.stat().st_mtime_ns) if self.index_dir.exists() else ""
 
     @property
-    def index(self) -> VectorIndex:
+    def index(self) -> SearchIndex:
         with self._lock:
             version = self._current_version()
             if self._index is None or version != self._version:
-                self._index = VectorIndex.load(self.index_dir, expected_model=self.settings.embedding_model)
+                self._index = SearchIndex.load(self.index_dir, expected_model=embedding_identity(self.settings))
                 self._version = version
                 log.info("index loaded: %d passages from %s", len(self._index), self.index_dir)
             return self._index
 
     @property
     def embedder(self) -> Embedder:
-        return get_embedder(self.settings.embedding_model, resolve_device(self.settings.device))
+        return embedder_for(self.settings, resolve_device(self.settings.device))
+
+    @property
+    def reranker(self):
+        """The configured cross-encoder, loaded on first use; ``None`` when none is configured."""
+        if not self.settings.reranker_model:
+            return None
+        with self._lock:
+            if self._reranker is None:
+                from sentence_transformers import CrossEncoder
+
+                from core.errors import ModelError
+
+                try:
+                    self._reranker = CrossEncoder(self.settings.reranker_model, device=resolve_device(self.settings.device))
+                except Exception as exc:  # noqa: BLE001
+                    raise ModelError(
+                        f"Could not load reranker {self.settings.reranker_model!r}: {exc}. "
+                        "Check ASKDESK_RERANKER_MODEL, or leave it empty to turn reranking off."
+                    ) from exc
+            return self._reranker
 
     def warm_up(self) -> None:
         """Load index and embedder now rather than on the first question."""
         _ = self.index
         self.embedder.embed_queries(["warm up"])
+        _ = self.reranker
+
+    def dense_supported(self, language: str) -> bool:
+        return self._dense_languages is None or language in self._dense_languages
+
+    def retrieve(
+        self, query: str, k: int, *, query_vector: np.ndarray | None = None, mode: str | None = None, **options
+    ) -> RetrievalResult:
+        """Search with the configured mode; ``options`` go to :meth:`SearchIndex.search`."""
+        index = self.index
+        if query_vector is None:
+            query_vector = self.embedder.embed_queries([query])[0]
+        language = detect_language(query)
+        options.setdefault("rrf_k", self.settings.rrf_k)
+        reranker = self.reranker
+        depth = max(k, 20) if reranker is not None else k
+        result = index.search(
+            query,
+            query_vector,
+            depth,
+            mode=mode or self.settings.retrieval_mode,
+            dense_supported=self.dense_supported(language),
+            language=language,
+            **options,
+        )
+        if reranker is not None:
+            result = rerank(result, query, reranker)
+        result.hits = result.hits[:k]
+        if result.intent_probability is not None and result.intent_probability < self.settings.intent_threshold:
+            result.intent = None
+        return result
 
     def search(self, query: str, k: int) -> list[ScoredPassage]:
-        index = self.index
-        vector = self.embedder.embed_queries([query])
-        return index.search(vector, k)[0]
+        return self.retrieve(query, k).hits

@@ -33,7 +33,7 @@ def test_follow_up_uses_the_previous_question(quick_assistant, retriever):
     message = IncomingMessage(text="and for gift cards?", conversation_id="follow", user_id="u1")
     history = quick_assistant.history(message)
     assert [t.role for t in history] == ["user", "assistant"]
-    hits = search_in_context(retriever.search, message.text, history, 3)
+    hits = search_in_context(retriever.retrieve, message.text, history, 3).hits
     assert GIFT_CARD_REFUNDS in {h.passage.url for h in hits}
     alone = retriever.search("and for gift cards?", 3)
     assert GIFT_CARD_REFUNDS not in {h.passage.url for h in alone}  # only the context makes it findable

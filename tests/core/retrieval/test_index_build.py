@@ -83,7 +83,7 @@ def test_failure_mid_build_leaves_previous_index_serving(kb, tmp_path, monkeypat
     (kb / "new.md").write_text("## New\nA brand new article about gift cards.", encoding="utf-8")
 
     def crash(self, folder):
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True, exist_ok=True)  # the build already put the BM25 files there
         (folder / "passages.jsonl").write_text("partial", encoding="utf-8")
         raise KeyboardInterrupt  # Ctrl-C mid-write
 
