@@ -1,19 +1,25 @@
-"""Run benchmarks by name: ``python -m benchmarks [calibrate generation_quality ...]`` (default: all)."""
+"""Run benchmarks by name: ``python -m benchmarks [NAME ...]`` (default: all), tables on stdout.
+
+Each module also runs alone (``python -m benchmarks.NAME --help`` for its options) and
+writes its numbers as JSON to ``benchmarks/results/``.
+"""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-ALL = ["calibrate", "generation_quality"]
+ALL = ["calibrate", "generation_quality", "retrieval_banking77", "slack_latency"]
 
 
 def main(argv: list[str]) -> int:
-    names = argv or ALL
-    for name in names:
-        module = importlib.import_module(f"benchmarks.{name}")
-        print(f"\n=== {name} ===")
-        module.main([]) if hasattr(module, "main") else module.run()
+    unknown = [n for n in argv if n not in ALL]
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(ALL)}", file=sys.stderr)
+        return 2
+    for name in argv or ALL:
+        print(f"\n=== {name} ===", flush=True)
+        importlib.import_module(f"benchmarks.{name}").main([])
     return 0
 
 

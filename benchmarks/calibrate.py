@@ -39,5 +39,10 @@ def run() -> dict:
     return result
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> int:
     run()
+    return 0
+
+
+if __name__ == "__main__":
+    main()

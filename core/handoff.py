@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.language import asks_for_person
 from core.messages import IncomingMessage
 from core.store import Escalation, Store
 
@@ -48,10 +49,20 @@ class HandoffDesk:
         if question is None:
             turn = self.store.turn(turn_id) if turn_id else None
             question = turn.question if turn else message.text
+        if asks_for_person(question):
+            # "I want to talk to a human" says nothing to the agent: use the real question before it.
+            question = self._last_real_question(message) or question
         return self.store.open_escalation(
             message.platform, message.conversation_id, message.thread_id, message.user_id,
             message.user_name, question, self.transcript(message), turn_id,
         )
+
+    def _last_real_question(self, message: IncomingMessage) -> str | None:
+        conversation = self.store.conversation(message.platform, message.conversation_id, message.thread_id)
+        for turn in reversed(self.store.recent_turns(conversation, TRANSCRIPT_TURNS)):
+            if not asks_for_person(turn.question):
+                return turn.question
+        return None
 
     def posted(self, escalation: Escalation, support_ref: str) -> None:
         """Remember where the escalation was posted, so agents' replies find their way back."""

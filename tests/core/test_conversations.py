@@ -210,3 +210,21 @@ def test_cli_teach_and_review(monkeypatch, tmp_path, capsys):
         assert main(["kb", "review", "--reject", "1"]) == 2  # no longer pending
     finally:
         get_settings.cache_clear()
+
+
+def test_escalation_carries_the_real_question_not_the_request_for_a_person(quick_assistant):
+    ask(quick_assistant, "What is the capital of Mars?", conversation="esc")
+    request = IncomingMessage(text="I want to talk to a human", conversation_id="esc", user_id="u1", user_name="Ann")
+    answer = quick_assistant.answer(request)
+    desk = HandoffDesk(quick_assistant.store)
+    escalation = desk.open(request, turn_id=answer.turn_id)
+    assert escalation.question == "What is the capital of Mars?"
+    assert "Customer: What is the capital of Mars?" in escalation.transcript
+    assert desk.open(request).id == escalation.id  # no duplicate while open
+    desk.posted(escalation, "S:1")
+    reply = desk.agent_replied("S:1", "Grace", "Mars has no capital, sorry!")
+    assert reply.escalation.id == escalation.id and reply.text == "Mars has no capital, sorry!"
+    assert quick_assistant.store.learned_qas("pending")[-1].answer == "Mars has no capital, sorry!"
+    assert desk.close(escalation.id, "Grace").status == "closed"
+    assert desk.close(escalation.id, "Grace") is None
+    assert desk.agent_replied("S:1", "Grace", "late") is None

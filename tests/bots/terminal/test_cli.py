@@ -88,3 +88,11 @@ def test_console_script_runs_as_a_process(settings, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["citations"]
+
+
+def test_readme_lists_every_setting():
+    from core.config import Settings
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [name for name in Settings.model_fields if f"`ASKDESK_{name.upper()}`" not in readme]
+    assert not missing, f"README configuration table lacks {missing}"
