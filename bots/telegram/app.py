@@ -23,11 +23,9 @@ the chat's context in order and its edits within Telegram's per-chat limits.
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from telegram import (
