@@ -6,7 +6,7 @@ core's answer stream becomes a Telegram message that is edited as text arrives.
 - ``config``   — the ``TELEGRAM_*`` environment variables, read in this one place.
 - ``render``   — the model's Markdown → Telegram HTML, splitting, source links.
 - ``delivery`` — sending: typing action, streamed edits, plain-text fallback.
-- ``memory``   — per-chat recent turns (``/reset`` clears them).
-- ``app``      — the python-telegram-bot ``Application`` and its handlers.
+- ``app``      — the python-telegram-bot ``Application`` and its handlers: questions, feedback
+  buttons, hand-off to the support group, ``/teach``. Conversation context is the core's store.
 - ``serve``    — start-up, polling/webhook, shutdown, exit codes.
 """

@@ -29,6 +29,11 @@ class TelegramSettings(BaseSettings):
     # Another Bot API server (a local telegram-bot-api, or a test fake): its root URL,
     # e.g. http://127.0.0.1:8081. A value ending in /bot or holding {token} is used as is.
     api_base_url: str | None = None
+    # The support group where escalations are posted and agents reply (a negative chat id,
+    # e.g. -1001234567890). Unset: the bot says honestly that no person is available.
+    support_chat_id: str | None = None
+    # Telegram user ids allowed to /teach, comma-separated (e.g. "11111111,22222222").
+    admin_user_ids: str | None = None
 
     def token(self) -> str:
         """The bot token, or :class:`ConfigError` saying where to get one."""
@@ -71,3 +76,31 @@ class TelegramSettings(BaseSettings):
         if root.endswith("/bot"):
             root = root[: -len("/bot")]
         return f"{root}/bot", f"{root}/file/bot"
+
+    def support_chat(self) -> int | None:
+        """The support group's chat id, or None when hand-off to people is not set up."""
+        value = (self.support_chat_id or "").strip()
+        if not value:
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(
+                f"TELEGRAM_SUPPORT_CHAT_ID must be a Telegram chat id (a number such as -1001234567890), not "
+                f"{value!r}. Add the bot to the support group, send a message there and read the chat id from "
+                "getUpdates (or from a bot such as @RawDataBot); leave it empty to turn hand-off off."
+            ) from None
+
+    def admins(self) -> frozenset[int]:
+        """Telegram user ids that may /teach (empty: nobody)."""
+        ids: set[int] = set()
+        for part in re.split(r"[,\s]+", self.admin_user_ids or ""):
+            if not part:
+                continue
+            if not part.isdigit():
+                raise ConfigError(
+                    f"TELEGRAM_ADMIN_USER_IDS must be numeric Telegram user ids separated by commas, not {part!r} "
+                    "(usernames can change; ids do not). A user sees their id with @userinfobot."
+                )
+            ids.add(int(part))
+        return frozenset(ids)

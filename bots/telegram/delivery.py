@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from telegram import Bot, LinkPreviewOptions, Message, ReplyParameters
+from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, TelegramError
 
@@ -41,12 +41,14 @@ def is_not_modified(exc: BadRequest) -> bool:
 
 
 async def send_chunk(bot: Bot, chat_id: int, chunk: Chunk, reply_to: int | None = None,
-                     thread_id: int | None = None) -> Message:
+                     thread_id: int | None = None, markup: InlineKeyboardMarkup | None = None) -> Message:
     """Send one piece as HTML; resend it as plain text if Telegram cannot parse the HTML.
 
-    ``thread_id`` keeps the message in a forum topic even when it is not a reply."""
+    ``thread_id`` keeps the message in a forum topic even when it is not a reply;
+    ``markup`` puts inline buttons (feedback, hand-off) under it."""
     reply = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
-    where = {"reply_parameters": reply, "message_thread_id": thread_id, "link_preview_options": _NO_PREVIEW}
+    where = {"reply_parameters": reply, "message_thread_id": thread_id, "link_preview_options": _NO_PREVIEW,
+             "reply_markup": markup}
     try:
         return await bot.send_message(chat_id, chunk.html, parse_mode=ParseMode.HTML, **where)
     except BadRequest as exc:
@@ -56,13 +58,13 @@ async def send_chunk(bot: Bot, chat_id: int, chunk: Chunk, reply_to: int | None 
         return await bot.send_message(chat_id, chunk.plain, **where)
 
 
-async def edit_chunk(bot: Bot, message: Message, chunk: Chunk) -> None:
-    """Replace ``message``'s text with ``chunk`` (HTML, else plain text)."""
+async def edit_chunk(bot: Bot, message: Message, chunk: Chunk, markup: InlineKeyboardMarkup | None = None) -> None:
+    """Replace ``message``'s text with ``chunk`` (HTML, else plain text), and its buttons with ``markup``."""
     chat_id, message_id = message.chat_id, message.message_id
     try:
         await bot.edit_message_text(
             chunk.html, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML,
-            link_preview_options=_NO_PREVIEW,
+            link_preview_options=_NO_PREVIEW, reply_markup=markup,
         )
         return
     except BadRequest as exc:
@@ -72,7 +74,8 @@ async def edit_chunk(bot: Bot, message: Message, chunk: Chunk) -> None:
             raise
         log.warning("telegram rejected HTML in chat %s (%s); editing as plain text", chat_id, exc.message)
     try:
-        await bot.edit_message_text(chunk.plain, chat_id=chat_id, message_id=message_id, link_preview_options=_NO_PREVIEW)
+        await bot.edit_message_text(chunk.plain, chat_id=chat_id, message_id=message_id,
+                                    link_preview_options=_NO_PREVIEW, reply_markup=markup)
     except BadRequest as exc:
         if not is_not_modified(exc):
             raise
@@ -112,8 +115,9 @@ class StreamedReply:
         self.interval = interval
         self.preview: Message | None = None
 
-    async def _send(self, chunk: Chunk, reply_to: int | None = None) -> Message:
-        return await send_chunk(self.bot, self.chat_id, chunk, reply_to, self.thread_id)
+    async def _send(self, chunk: Chunk, reply_to: int | None = None,
+                    markup: InlineKeyboardMarkup | None = None) -> Message:
+        return await send_chunk(self.bot, self.chat_id, chunk, reply_to, self.thread_id, markup)
 
     async def show(self, text: str) -> None:
         """Send or edit the preview; a failure here is logged, the final text still goes out."""
@@ -126,27 +130,35 @@ class StreamedReply:
         except TelegramError as exc:
             log.warning("could not update the preview in chat %s: %s", self.chat_id, exc)
 
-    async def relay(self, events: AsyncIterator[str | Answer], language: str) -> Answer:
+    async def stream(self, events: AsyncIterator[str | Answer]) -> Answer:
+        """Show ``events`` (the core's deltas) as a preview; return the final Answer, not yet shown."""
+        return await relay_stream(events, self.show, interval=self.interval)
+
+    async def relay(self, events: AsyncIterator[str | Answer], language: str,
+                    markup: InlineKeyboardMarkup | None = None) -> Answer:
         """Stream ``events`` (the core's deltas, then its Answer) into the chat; return the Answer."""
-        answer = await relay_stream(events, self.show, interval=self.interval)
-        await self.finish(render_answer(answer, language))
+        answer = await self.stream(events)
+        await self.finish(render_answer(answer, language), markup)
         return answer
 
-    async def finish(self, chunks: list[Chunk]) -> list[Message]:
-        """Put the final pieces in the chat: the first replaces the preview, the rest follow."""
+    async def finish(self, chunks: list[Chunk], markup: InlineKeyboardMarkup | None = None) -> list[Message]:
+        """Put the final pieces in the chat: the first replaces the preview, the rest follow.
+
+        ``markup`` (buttons) goes under the last piece, so it sits below the sources."""
         sent: list[Message] = []
         first, rest = chunks[0], chunks[1:]
+        first_markup = None if rest else markup
         if self.preview is not None:
             try:
-                await edit_chunk(self.bot, self.preview, first)
+                await edit_chunk(self.bot, self.preview, first, first_markup)
                 sent.append(self.preview)
             except BadRequest as exc:  # e.g. the preview was deleted meanwhile
                 log.warning("could not edit the preview in chat %s (%s); sending anew", self.chat_id, exc.message)
-                sent.append(await self._send(first, self.reply_to))
+                sent.append(await self._send(first, self.reply_to, first_markup))
         else:
-            sent.append(await self._send(first, self.reply_to))
-        for chunk in rest:
-            sent.append(await self._send(chunk))
+            sent.append(await self._send(first, self.reply_to, first_markup))
+        for n, chunk in enumerate(rest, start=1):
+            sent.append(await self._send(chunk, markup=markup if n == len(rest) else None))
         return sent
 
     async def fail(self, text: str) -> None:

@@ -184,17 +184,36 @@ def sources(answer: Answer, language: str) -> Chunk | None:
     return Chunk("\n".join(html_lines), "\n".join(plain_lines))
 
 
+def related(answer: Answer, language: str) -> Chunk | None:
+    """Articles the core found relevant but did not cite, as links under "Related articles"."""
+    if not answer.related:
+        return None
+    label = phrase("related", language)
+    html_lines = [f"<b>{escape(label)}</b>"]
+    plain_lines = [f"{label}:"]
+    for c in answer.related:
+        if c.url and _SAFE_URL.match(c.url):
+            html_lines.append(f'• <a href="{html.escape(c.url, quote=True)}">{escape(c.label)}</a>')
+            plain_lines.append(f"• {c.label} — {c.url}")
+        else:
+            html_lines.append(f"• {escape(c.label)}")
+            plain_lines.append(f"• {c.label}")
+    return Chunk("\n".join(html_lines), "\n".join(plain_lines))
+
+
 def render_answer(answer: Answer, language: str, limit: int = MESSAGE_LIMIT) -> list[Chunk]:
-    """The final answer as one or more messages; sources go with the last piece when they fit."""
+    """The final answer as one or more messages; sources, then related articles, go with the
+    last piece when they fit (else in a message of their own)."""
     chunks = split_markdown(answer.text, limit) or [Chunk(escape(answer.text) or "…", answer.text or "…")]
-    cited = sources(answer, language)
-    if cited is not None:
+    for extra in (sources(answer, language), related(answer, language)):
+        if extra is None:
+            continue
         last = chunks[-1]
-        joined = Chunk(f"{last.html}\n\n{cited.html}", f"{last.plain}\n\n{cited.plain}")
+        joined = Chunk(f"{last.html}\n\n{extra.html}", f"{last.plain}\n\n{extra.plain}")
         if telegram_length(joined.html) <= limit:
             chunks[-1] = joined
         else:
-            chunks.append(cited)
+            chunks.append(extra)
     return chunks
 
 

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 from telegram.error import Conflict, InvalidToken, TelegramError
 from telegram.ext import Application
 
-from bots.telegram.app import ALLOWED_UPDATES, BotOptions, build_application
+from bots.telegram.app import ALLOWED_UPDATES, BotOptions, SupportOptions, build_application
 from bots.telegram.config import TelegramSettings
 from core.config import Settings
 from core.errors import AskdeskError, ConfigError
@@ -135,9 +135,13 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         if not urlparse(args.webhook_url).scheme == "https":
             log.warning("Telegram only delivers webhooks to https URLs; %s will not receive updates", args.webhook_url)
         webhook = Webhook(url=args.webhook_url, secret=telegram.webhook_secret_token(), host=args.host, port=args.port)
-    assistant = Assistant(settings)
+    support = SupportOptions(support_chat_id=telegram.support_chat(), admin_user_ids=telegram.admins())
+    if support.support_chat_id is None:
+        log.warning("TELEGRAM_SUPPORT_CHAT_ID is not set: users who ask for a person are told none is available")
     store = Store(settings.db_path)
-    application = build_application(token, assistant, store, api_urls=telegram.api_urls(), options=BotOptions())
+    assistant = Assistant(settings, store=store)  # one database: turns, feedback, escalations, update ids
+    application = build_application(token, assistant, store, api_urls=telegram.api_urls(), options=BotOptions(),
+                                    support=support)
 
     async def main() -> int:
         stop = asyncio.Event()

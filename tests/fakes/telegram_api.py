@@ -2,7 +2,9 @@
 
 Serves ``/bot<token>/<method>`` like api.telegram.org: ``getMe``, ``getUpdates`` (real long
 poll with ``offset``), ``deleteWebhook``, ``setWebhook``, ``sendMessage``, ``editMessageText``,
-``sendChatAction``. It records every call, checks HTML like Telegram does (allowed tags only,
+``editMessageReplyMarkup``, ``answerCallbackQuery``, ``sendChatAction``. Inline keyboards are kept
+with each message (``messages[...]["reply_markup"]``), and ``callback_update`` builds the update a
+button click produces. It records every call, checks HTML like Telegram does (allowed tags only,
 ``<``/``>``/``&`` escaped, at most 4096 characters), and can be told to fail once: 429 with
 ``retry_after``, 400 "can't parse entities", or 409 Conflict for ``getUpdates``.
 """
@@ -148,6 +150,8 @@ class FakeTelegramAPI:
         self._update_ids = itertools.count(1000)
         self._message_ids = itertools.count(1)
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # (chat, id) -> message as sent/edited
+        self._callback_ids = itertools.count(1)
+        self.callback_queries: dict[str, dict[str, Any] | None] = {}  # id -> answerCallbackQuery params
         self._closing = False
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -245,9 +249,12 @@ class FakeTelegramAPI:
         user_id: int = 7,
         first_name: str = "Ada",
         reply_to_bot: bool = False,
+        reply_to: int | None = None,
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """A ``message`` update as Telegram sends it, with command and mention entities filled in."""
+        """A ``message`` update as Telegram sends it, with command and mention entities filled in.
+
+        ``reply_to``: the id of a message the bot sent in this chat that this one replies to."""
         chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
         if chat_type == "private":
             chat["first_name"] = first_name
@@ -272,9 +279,41 @@ class FakeTelegramAPI:
                 "from": self._me(),
                 "text": "An earlier answer.",
             }
+        if reply_to is not None:
+            message["reply_to_message"] = self.message_json(chat_id, reply_to)
         if extra:
             message.update(extra)
         return {"update_id": next(self._update_ids), "message": message}
+
+    def message_json(self, chat_id: int, message_id: int) -> dict[str, Any]:
+        """A message the bot sent, as Telegram describes it inside updates."""
+        stored = self.messages[(chat_id, message_id)]
+        message: dict[str, Any] = {"message_id": message_id, "date": stored["date"], "chat": stored["chat"],
+                                   "from": self._me(), "text": stored["visible"]}
+        if stored.get("reply_markup"):
+            message["reply_markup"] = stored["reply_markup"]
+        if stored.get("message_thread_id"):
+            message["message_thread_id"] = stored["message_thread_id"]
+            message["is_topic_message"] = True
+        return message
+
+    def buttons(self, chat_id: int, message_id: int) -> list[tuple[str, str]]:
+        """``(text, callback_data)`` of the inline buttons under a message, row by row."""
+        markup = self.messages[(chat_id, message_id)].get("reply_markup") or {}
+        return [(b["text"], b.get("callback_data", "")) for row in markup.get("inline_keyboard", []) for b in row]
+
+    def callback_update(self, chat_id: int, message_id: int, data: str, *, user_id: int = 7,
+                        first_name: str = "Ada") -> dict[str, Any]:
+        """The ``callback_query`` update Telegram sends when a user presses an inline button."""
+        query_id = str(next(self._callback_ids))
+        self.callback_queries[query_id] = None
+        return {"update_id": next(self._update_ids), "callback_query": {
+            "id": query_id,
+            "from": {"id": user_id, "is_bot": False, "first_name": first_name},
+            "message": self.message_json(chat_id, message_id),
+            "chat_instance": f"ci-{chat_id}",
+            "data": data,
+        }}
 
     # ---- the API ----------------------------------------------------------------------
     def _me(self) -> dict[str, Any]:
@@ -382,15 +421,23 @@ class FakeTelegramAPI:
         if isinstance(checked, tuple):
             return checked
         chat_id = int(params["chat_id"])
+        chat = {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
         message = {
             "message_id": next(self._message_ids),
             "date": int(time.time()),
-            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
+            "chat": chat,
             "from": self._me(),
             "text": checked,
         }
+        markup = params.get("reply_markup") or None
+        if markup:
+            message["reply_markup"] = markup
+        if params.get("message_thread_id"):
+            message["message_thread_id"] = params["message_thread_id"]
         self.messages[(chat_id, message["message_id"])] = {
             "raw": params["text"], "visible": checked, "parse_mode": params.get("parse_mode"), "edits": 0,
+            "reply_markup": markup, "chat": chat, "date": message["date"],
+            "message_thread_id": params.get("message_thread_id"),
         }
         return message
 
@@ -402,14 +449,35 @@ class FakeTelegramAPI:
         current = self.messages.get(key)
         if current is None:
             return self._error(400, "Bad Request: message to edit not found")
-        if current["raw"] == params["text"] and current["parse_mode"] == params.get("parse_mode"):
+        markup = params.get("reply_markup") or None  # like Telegram: an edit without markup drops the buttons
+        if current["raw"] == params["text"] and current["parse_mode"] == params.get("parse_mode") \
+                and current["reply_markup"] == markup:
             return self._error(400, "Bad Request: message is not modified: specified new message content and "
                                     "reply markup are exactly the same as a current content and reply markup "
                                     "of the message")
         current.update(raw=params["text"], visible=checked, parse_mode=params.get("parse_mode"),
-                       edits=current["edits"] + 1)
-        return {"message_id": key[1], "date": int(time.time()), "chat": {"id": key[0], "type": "private"},
-                "from": self._me(), "text": checked}
+                       edits=current["edits"] + 1, reply_markup=markup)
+        return self.message_json(*key)
+
+    async def _api_editMessageReplyMarkup(self, params: dict[str, Any]) -> Any:
+        key = (int(params["chat_id"]), int(params["message_id"]))
+        current = self.messages.get(key)
+        if current is None:
+            return self._error(400, "Bad Request: message to edit not found")
+        markup = params.get("reply_markup") or None
+        if markup == current["reply_markup"]:
+            return self._error(400, "Bad Request: message is not modified: specified new message content and "
+                                    "reply markup are exactly the same as a current content and reply markup "
+                                    "of the message")
+        current["reply_markup"] = markup
+        return self.message_json(*key)
+
+    async def _api_answerCallbackQuery(self, params: dict[str, Any]) -> Any:
+        query_id = str(params.get("callback_query_id"))
+        if query_id not in self.callback_queries or self.callback_queries[query_id] is not None:
+            return self._error(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+        self.callback_queries[query_id] = params
+        return True
 
 
 def _entities(text: str) -> list[dict[str, Any]]:

@@ -9,8 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bots.telegram.app import BotOptions, build_application
-from bots.telegram.memory import ChatMemory
+from bots.telegram.app import BotOptions, SupportOptions, build_application
 from bots.telegram.serve import Webhook, run_bot
 from core.store import Store
 from tests.fakes.telegram_api import FakeTelegramAPI
@@ -53,10 +52,10 @@ class RunningBot:
 
 @contextlib.asynccontextmanager
 async def running_bot(fake: FakeTelegramAPI, assistant, store: Store, *, webhook: Webhook | None = None,
-                      options: BotOptions = FAST, memory: ChatMemory | None = None) -> AsyncIterator[RunningBot]:
+                      options: BotOptions = FAST, support: SupportOptions | None = None) -> AsyncIterator[RunningBot]:
     """Run the real Application (polling, or webhook) against ``fake`` until the block exits."""
     application = build_application(fake.token, assistant, store, api_urls=fake.api_urls, options=options,
-                                    memory=memory)
+                                    support=support)
     stop = asyncio.Event()
     task = asyncio.create_task(run_bot(application, webhook=webhook, stop=stop, poll_timeout=2))
     # Started when polling has begun (a getUpdates arrived) or the webhook was registered.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bots.telegram.memory import ChatMemory
+from core.messages import HistoryTurn, IncomingMessage
 from tests.bots.telegram.conftest import running_bot
 from tests.fakes.telegram_api import BOT_USERNAME, check_telegram_html
 
@@ -16,9 +16,14 @@ def _texts(fake, chat_id: int) -> list[str]:
     return [m["visible"] for (c, _), m in sorted(fake.messages.items()) if c == chat_id]
 
 
+def _context(assistant, chat_id: int, thread_id: str | None = None) -> list[HistoryTurn]:
+    """The earlier turns the core would use for the chat's next question (its stored conversation)."""
+    return assistant.history(IncomingMessage("next?", platform="telegram", conversation_id=str(chat_id),
+                                             thread_id=thread_id))
+
+
 async def test_start_help_reset_and_context(fake, quick_assistant, store):
-    memory = ChatMemory()
-    async with running_bot(fake, quick_assistant, store, memory=memory):
+    async with running_bot(fake, quick_assistant, store):
         await fake.enqueue(fake.message_update("/start", chat_id=50, first_name="Grace"))
         await fake.wait_for(lambda: len(_texts(fake, 50)) == 1, what="/start reply")
         assert _texts(fake, 50)[0].startswith("Hi Grace!")
@@ -31,14 +36,15 @@ async def test_start_help_reset_and_context(fake, quick_assistant, store):
             assert command in help_text
 
         await fake.enqueue(fake.message_update("How do I reset my password?", chat_id=50))
-        await fake.wait_for(lambda: _answered(fake, 50) and memory.history(50), what="the answer")
-        turns = memory.history(50)
+        await fake.wait_for(lambda: _answered(fake, 50) and _context(quick_assistant, 50), what="the answer")
+        turns = _context(quick_assistant, 50)
         assert [t.role for t in turns] == ["user", "assistant"]
         assert turns[0].text == "How do I reset my password?"
 
         await fake.enqueue(fake.message_update("/reset", chat_id=50))
-        await fake.wait_for(lambda: any("forgotten our conversation" in t for t in _texts(fake, 50)), what="/reset reply")
-        assert memory.history(50) == ()
+        await fake.wait_for(lambda: any("forgotten our earlier conversation" in t for t in _texts(fake, 50)),
+                            what="/reset reply")
+        assert _context(quick_assistant, 50) == []
 
     for call in fake.calls_to("sendMessage", "editMessageText"):
         assert check_telegram_html(call.params["text"])[0] is None
@@ -73,10 +79,8 @@ async def test_same_update_twice_is_answered_once(fake, quick_assistant, store):
 
 
 async def test_groups_answer_only_mentions_replies_and_ask(fake, quick_assistant, store):
-    memory = ChatMemory()
-
     group = dict(chat_type="supergroup")
-    async with running_bot(fake, quick_assistant, store, memory=memory):
+    async with running_bot(fake, quick_assistant, store):
         ignored = await fake.enqueue(fake.message_update("How do I return an item?", chat_id=-1001, **group))
         ignored_photo = await fake.enqueue(fake.message_update(None, chat_id=-1001, extra={
             "photo": [{"file_id": "p", "file_unique_id": "pu", "width": 9, "height": 9}]}, **group))
@@ -87,7 +91,8 @@ async def test_groups_answer_only_mentions_replies_and_ask(fake, quick_assistant
         ask = await fake.enqueue(fake.message_update(  # in a forum topic: answers stay in the topic
             f"/ask@{BOT_USERNAME} What payment methods do you accept?", chat_id=-1004,
             extra={"message_thread_id": 5, "is_topic_message": True}, **group))
-        await fake.wait_for(lambda: all(_answered(fake, c) and memory.history(c) for c in (-1002, -1003, -1004)),
+        await fake.wait_for(lambda: all(_answered(fake, c) and _context(quick_assistant, c, "5" if c == -1004 else None)
+                                        for c in (-1002, -1003, -1004)),
                             timeout=90, what="three group answers")
         # the ignored chat may only be touched by mistake before /help below is answered
         await fake.enqueue(fake.message_update("/help", chat_id=-1001, **group))
@@ -103,6 +108,6 @@ async def test_groups_answer_only_mentions_replies_and_ask(fake, quick_assistant
     topic_calls = [c for c in fake.calls_to("sendMessage", "sendChatAction") if c.params["chat_id"] == -1004]
     assert topic_calls and all(c.params.get("message_thread_id") == 5 for c in topic_calls)
     # the mention and the command are stripped before the core sees the question
-    assert memory.history(-1002)[0].text == "how do I return an item?"
-    assert memory.history(-1004)[0].text == "What payment methods do you accept?"
-    assert memory.history(-1003)[0].text == "And how long does a refund take?"
+    assert _context(quick_assistant, -1002)[-2].text == "how do I return an item?"
+    assert _context(quick_assistant, -1004, "5")[-2].text == "What payment methods do you accept?", "topic = thread"
+    assert _context(quick_assistant, -1003)[-2].text == "And how long does a refund take?"

@@ -10,7 +10,8 @@ from core.errors import ConfigError
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch, tmp_path):
-    for key in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "TELEGRAM_API_BASE_URL"):
+    for key in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "TELEGRAM_API_BASE_URL", "TELEGRAM_SUPPORT_CHAT_ID",
+                "TELEGRAM_ADMIN_USER_IDS"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(tmp_path)  # no .env
 
@@ -53,3 +54,18 @@ def test_api_base_url(monkeypatch, value, urls):
     if value is not None:
         monkeypatch.setenv("TELEGRAM_API_BASE_URL", value)
     assert TelegramSettings().api_urls() == urls
+
+
+def test_support_group_and_admins(monkeypatch):
+    assert TelegramSettings().support_chat() is None
+    assert TelegramSettings().admins() == frozenset()
+    monkeypatch.setenv("TELEGRAM_SUPPORT_CHAT_ID", " -1001234567890 ")
+    monkeypatch.setenv("TELEGRAM_ADMIN_USER_IDS", "111, 222,333")
+    assert TelegramSettings().support_chat() == -1001234567890
+    assert TelegramSettings().admins() == frozenset({111, 222, 333})
+    monkeypatch.setenv("TELEGRAM_SUPPORT_CHAT_ID", "@support")
+    with pytest.raises(ConfigError, match="TELEGRAM_SUPPORT_CHAT_ID must be a Telegram chat id"):
+        TelegramSettings().support_chat()
+    monkeypatch.setenv("TELEGRAM_ADMIN_USER_IDS", "111,@ana")
+    with pytest.raises(ConfigError, match="numeric Telegram user ids"):
+        TelegramSettings().admins()

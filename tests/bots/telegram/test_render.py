@@ -126,3 +126,19 @@ async def test_long_answer_is_split_into_valid_messages(fake, store):
     assert messages[-1]["visible"].endswith("[1] Start a return <now>")
     assert [c.params["text"] for c in fake.calls_to("editMessageText")][-1] == messages[0]["raw"]
     assert render_answer(answer, "en")[0].html == messages[0]["raw"]
+
+
+def test_related_articles_follow_the_sources_in_the_answer_language():
+    def cite(n: int, title: str, url: str | None) -> Citation:
+        return Citation(passage_id=f"p{n}", title=title, source=f"{n}.md", snippet="", score=0.5, url=url, number=n)
+
+    answer = Answer(text="退货期限为 30 天 [1]", citations=(cite(1, "退货期限", "https://h.example/zh/return"),),
+                    related=(cite(0, "退款 <时间>", "https://h.example/zh/refund"), cite(0, "No link", None)),
+                    language="zh")
+    [chunk] = render_answer(answer, "zh")
+    error, visible = check_telegram_html(chunk.html)
+    assert error is None
+    assert visible == "退货期限为 30 天 [1]\n\n来源\n[1] 退货期限\n\n相关文章\n• 退款 <时间>\n• No link"
+    assert '<a href="https://h.example/zh/refund">退款 &lt;时间&gt;</a>' in chunk.html
+    assert chunk.plain.endswith("相关文章:\n• 退款 <时间> — https://h.example/zh/refund\n• No link")
+    assert "Related" not in render_answer(Answer(text="x", language="en"), "en")[0].html, "none: no label"
