@@ -126,3 +126,55 @@ class TransformersGenerator:
         worker.join()
         if failure:
             raise GenerationError(f"The generator failed: {failure[0]}") from failure[0]
+
+
+_SCHEDULERS: dict[tuple, object] = {}
+
+
+class BatchedTransformersGenerator(TransformersGenerator):
+    """The same model and output as :class:`TransformersGenerator`, decoded by the process-wide
+    continuous-batching scheduler (:mod:`core.generation.batching`): concurrent questions share
+    each decoding step, and a single question runs a lean decode loop instead of ``generate``."""
+
+    def __init__(self, name: str, device: str, cache_dir: Path, banned_words: tuple[str, ...] = (),
+                 max_batch: int = 16) -> None:
+        super().__init__(name, device, cache_dir, banned_words=banned_words)
+        self.max_batch = max_batch
+
+    def warm_up(self) -> None:
+        self.scheduler()
+
+    def scheduler(self):
+        from core.generation.batching import BatchScheduler
+
+        model, tokenizer = self._loaded()
+        key = (self.name, self.device, tuple(map(tuple, self.bad_words_ids() or ())), self.max_batch)
+        with _LOCK:
+            if key not in _SCHEDULERS:
+                eos = model.generation_config.eos_token_id
+                eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
+                if tokenizer.eos_token_id is not None:
+                    eos_ids.add(tokenizer.eos_token_id)
+                _SCHEDULERS[key] = BatchScheduler(model, sorted(eos_ids), self.bad_words_ids(),
+                                                  max_batch=self.max_batch, device=self.device)
+            return _SCHEDULERS[key]
+
+    def stream(self, messages: list[ChatMessage], max_new_tokens: int) -> Iterator[str]:
+        from core.generation.batching import IncrementalDecoder
+
+        _, tokenizer = self._loaded()
+        prompt = self.encode(messages)["input_ids"][0].tolist()
+        tokens = self.scheduler().submit(prompt, max_new_tokens)
+        decoder = IncrementalDecoder(tokenizer)
+        try:
+            for token in tokens:
+                delta = decoder.push(token)
+                if delta:
+                    yield delta
+        except Exception as exc:
+            raise GenerationError(f"The generator failed: {exc}") from exc
+        finally:
+            tokens.close()  # a consumer that stopped early frees its batch slot
+        tail = decoder.flush()
+        if tail:
+            yield tail
