@@ -372,7 +372,10 @@ class BatchScheduler:
         keep = []
         dropped = []
         for i, request in enumerate(self._active):
-            (dropped if request.cancelled.is_set() else keep).append(request if request.cancelled.is_set() else i)
+            if request.cancelled.is_set():
+                dropped.append(request)
+            else:
+                keep.append(i)
         if dropped:
             self._keep(keep)
             for request in dropped:
