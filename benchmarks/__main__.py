@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ["calibrate", "generation_quality"]
+ALL = ["calibrate", "generation_quality", "generation_speed"]
 
 
 def main(argv: list[str]) -> int:

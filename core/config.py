@@ -44,6 +44,9 @@ class Settings(BaseSettings):
         True, description="Local backend: decode concurrent questions together (continuous batching)."
     )
     generator_max_batch: int = Field(16, ge=1, le=512, description="Local backend: most questions decoded at once.")
+    generator_quantize: Literal["none", "int8"] = Field(
+        "none", description="Local backend on CPU: int8 linear layers (faster single stream, slightly different text)."
+    )
     openai_base_url: str | None = Field(None, description="OpenAI-compatible server, e.g. http://localhost:8000/v1.")
     openai_model: str | None = Field(None, description="Model name the OpenAI-compatible server serves.")
     openai_api_key: SecretStr | None = Field(None, description="Bearer token for the OpenAI-compatible server, if any.")

@@ -4,9 +4,10 @@ One scheduler thread owns the model. Requests (prompt token ids) are queued by a
 thread; between two decoding steps the scheduler
 
 1. drops cancelled requests (their consumer stopped reading) — the slot is free at once;
-2. admits waiting requests up to ``max_batch``: each is prefilled on its own (so its
-   KV cache is exactly what a one-at-a-time ``generate`` computes), its first token is
-   chosen, and its cache rows are joined to the running batch (left-padded);
+2. admits waiting requests up to ``max_batch``: each is prefilled on its own KV cache
+   (whole when nobody is decoding, else in chunks of ``prefill_chunk`` tokens between two
+   decoding steps, so running answers are not stalled by a long prompt), its first token
+   is chosen, and its cache rows are joined to the running batch (left-padded);
 3. runs *one* decoding step for every running request together, with a per-row
    attention mask and position ids, and hands each request its next token.
 
@@ -47,6 +48,8 @@ class _Request:
     generated: int = 0
     position: int = 0  # position id of the next token to feed
     done: bool = False
+    cache: object = None  # its own KV cache while being prefilled
+    logits: object = None  # of the last prefilled token
 
 
 class TokenStream:
@@ -144,7 +147,7 @@ class BatchScheduler:
         eos_token_ids: Sequence[int],
         bad_words_ids: Sequence[Sequence[int]] | None = None,
         max_batch: int = 16,
-        prefill_token_budget: int = 512,
+        prefill_chunk: int = 64,
         device: str | None = None,
     ) -> None:
         import torch
@@ -157,7 +160,8 @@ class BatchScheduler:
         self._banned_multi = [(tuple(seq[:-1]), seq[-1]) for seq in bad if len(seq) > 1]
         self._banned_single_t = torch.tensor(self._banned_single, dtype=torch.long, device=self.device)
         self.max_batch = max_batch
-        self.prefill_token_budget = prefill_token_budget
+        self.prefill_chunk = prefill_chunk
+        self._prefilling: deque[_Request] = deque()  # admitted, prompt not fully in the cache yet
         self._cache_kw = _cache_kwarg(model)
         self._pending: deque[_Request] = deque()
         self._cond = threading.Condition()
@@ -168,7 +172,7 @@ class BatchScheduler:
         self._cache = None
         self._mask = None  # [B, L] 1 for real tokens, 0 for left padding
         self._next = None  # [B] next input token per row
-        self._stats = {"submitted": 0, "completed": 0, "cancelled": 0, "failed": 0, "steps": 0, "prefills": 0,
+        self._stats = {"submitted": 0, "completed": 0, "cancelled": 0, "failed": 0, "steps": 0, "prefills": 0, "prefill_chunks": 0,
                        "max_batch_seen": 0, "active": 0, "waiting": 0}
 
     # ---- public ------------------------------------------------------------------------
@@ -191,7 +195,7 @@ class BatchScheduler:
         """Counters and the current occupancy: ``active`` slots in use, ``waiting`` requests queued."""
         with self._cond:
             stats = dict(self._stats)
-            stats["waiting"] = len(self._pending)
+            stats["waiting"] = len(self._pending) + len(self._prefilling)
         return stats
 
     def close(self) -> None:
@@ -212,44 +216,54 @@ class BatchScheduler:
         with torch.inference_mode():
             while True:
                 with self._cond:
-                    while not self._closed and not self._pending and not self._active:
+                    while not self._closed and not self._pending and not self._active and not self._prefilling:
                         self._cond.wait()
                     if self._closed:
                         self._fail_all(RuntimeError("the batch scheduler was closed"))
                         return
-                    admitted = self._take_pending()
+                    self._admit()
                 try:
                     self._drop_cancelled()
-                    for request in admitted:
-                        self._prefill(request)
+                    self._prefill_some()
                     if self._active:
                         self._step()
                 except BaseException as exc:  # noqa: BLE001 - delivered to every waiting consumer
                     log.exception("batched generation failed")
                     self._fail_all(exc)
 
-    def _take_pending(self) -> list[_Request]:
-        """Requests to admit now: free slots, and at most ``prefill_token_budget`` prompt tokens
-        (at least one request) so running streams are not stalled by a burst of prefills."""
-        taken: list[_Request] = []
-        budget = self.prefill_token_budget
-        while self._pending and len(self._active) + len(taken) < self.max_batch:
-            request = self._pending[0]
+    def _admit(self) -> None:
+        """Move waiting requests into prefill while batch slots are free (caller holds the lock)."""
+        while self._pending and len(self._active) + len(self._prefilling) < self.max_batch:
+            self._prefilling.append(self._pending.popleft())
+
+    def _prefill_some(self) -> None:
+        """Prefill waiting requests. With nobody decoding, the first prompt is prefilled whole; while
+        others decode, at most ``prefill_chunk`` prompt tokens run between two of their steps, so a
+        long prompt (or a burst of them) delays running answers by about one step, not a whole prefill."""
+        budget = self.prefill_chunk if self._active else None
+        while self._prefilling and (budget is None or budget > 0):
+            request = self._prefilling[0]
             if request.cancelled.is_set():
-                self._pending.popleft()
+                self._prefilling.popleft()
                 self._stats["cancelled"] += 1
                 request.out.put(_END)
                 continue
-            if taken and len(request.prompt) > budget:
-                break
-            budget -= len(request.prompt)
-            taken.append(self._pending.popleft())
-        return taken
+            remaining = len(request.prompt) - request.position
+            n = remaining if budget is None else min(remaining, budget)
+            self._prefill_chunk(request, n)
+            if budget is not None:
+                budget -= n
+            if request.position == len(request.prompt):
+                self._prefilling.popleft()
+                self._complete_prefill(request)
+                if budget is None:
+                    budget = self.prefill_chunk
 
     def _fail_all(self, exc: BaseException) -> None:
         with self._cond:
-            pending = list(self._pending)
+            pending = [*self._prefilling, *self._pending]
             self._pending.clear()
+            self._prefilling.clear()
         for request in [*self._active, *pending]:
             request.out.put(exc)
             self._stats["failed"] += 1
@@ -294,21 +308,24 @@ class BatchScheduler:
         self._stats["completed"] += 1
         request.out.put(_END)
 
-    def _prefill(self, request: _Request) -> None:
+    def _prefill_chunk(self, request: _Request, n: int) -> None:
         import torch
         from transformers import DynamicCache
 
-        if request.cancelled.is_set():
-            self._stats["cancelled"] += 1
-            request.out.put(_END)
-            return
-        ids = torch.tensor([request.prompt], dtype=torch.long, device=self.device)
-        cache = DynamicCache()
-        logits = self._forward(ids, cache)
+        if request.cache is None:
+            request.cache = DynamicCache()
+        start = request.position
+        ids = torch.tensor([request.prompt[start:start + n]], dtype=torch.long, device=self.device)
+        positions = torch.arange(start, start + n, device=self.device)[None, :]
+        request.logits = self._forward(ids, request.cache, position_ids=positions)
+        request.position += n
+        self._stats["prefill_chunks"] += 1
+
+    def _complete_prefill(self, request: _Request) -> None:
         self._stats["prefills"] += 1
         request.history = list(request.prompt)
-        request.position = len(request.prompt)
-        (token,) = self._choose(logits, [request])
+        (token,) = self._choose(request.logits, [request])
+        cache, request.cache, request.logits = request.cache, None, None
         if self._emit(request, token):
             self._finish(request)
             return

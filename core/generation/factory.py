@@ -32,6 +32,7 @@ def create_generator(settings: Settings) -> Generator:
     if settings.generator_batching:
         return BatchedTransformersGenerator(
             settings.generator_model, device, settings.cache_dir, banned_words=(PASSAGE_LABEL,),
-            max_batch=settings.generator_max_batch,
+            max_batch=settings.generator_max_batch, quantize=settings.generator_quantize,
         )
-    return TransformersGenerator(settings.generator_model, device, settings.cache_dir, banned_words=(PASSAGE_LABEL,))
+    return TransformersGenerator(settings.generator_model, device, settings.cache_dir, banned_words=(PASSAGE_LABEL,),
+                                 quantize=settings.generator_quantize)

@@ -2,7 +2,8 @@
 
 It streams Server-Sent Events like vLLM, TGI or llama.cpp's server do, and can misbehave
 on purpose: ``fail_first`` answers that many requests with HTTP 500 first, ``always_fail``
-answers every request with 500, ``hang`` accepts the request and never answers.
+answers every request with 500, ``hang`` accepts the request and never answers,
+``break_after`` drops the connection in the middle of the stream.
 
 The reply text comes from ``reply(request_json) -> str``; by default it echoes the first
 sentence of passage [1] of the user turn with a ``[1]`` citation, so a real Assistant's
@@ -36,6 +37,7 @@ class FakeOpenAI:
         self.fail_first = 0
         self.always_fail = False
         self.hang = False
+        self.break_after: int | None = None  # drop the connection after this many words
         self.requests: list[dict] = []
         self.attempts = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -71,7 +73,10 @@ class FakeOpenAI:
 
         await response.write(b": keep-alive\n\n")
         await send({"role": "assistant", "content": ""})
-        for word in words:
+        for n, word in enumerate(words):
+            if self.break_after is not None and n == self.break_after:
+                request.transport.close()  # type: ignore[union-attr]
+                return response
             await send({"content": word})
             await asyncio.sleep(0.001)
         await send({}, finish="stop")

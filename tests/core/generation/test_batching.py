@@ -38,9 +38,10 @@ def prompts(plain, retriever):
     return messages, ids
 
 
-def make_scheduler(plain, max_batch=8):
+def make_scheduler(plain, max_batch=8, prefill_chunk=32):
     model, tokenizer = plain._loaded()
-    return BatchScheduler(model, [tokenizer.eos_token_id], plain.bad_words_ids(), max_batch=max_batch, device="cpu")
+    return BatchScheduler(model, [tokenizer.eos_token_id], plain.bad_words_ids(), max_batch=max_batch,
+                          prefill_chunk=prefill_chunk, device="cpu")
 
 
 def reference_ids(plain, ids, max_new_tokens):
@@ -82,6 +83,7 @@ def test_batched_tokens_equal_one_at_a_time_generate(plain, prompts):
     assert results == expected
     stats = scheduler.stats()
     assert stats["max_batch_seen"] >= 2 and stats["completed"] == len(ids) and stats["active"] == 0
+    assert stats["prefill_chunks"] > stats["prefills"], "late arrivals are prefilled in chunks between steps"
     scheduler.close()
 
 
