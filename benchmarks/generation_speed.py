@@ -1,0 +1,216 @@
+"""Generation speed on this machine, side by side in one process:
+
+* warm start: a fresh process loading index, embedder and generator (``Assistant.warm_up``),
+  the generator alone from the converted cache;
+* single stream: time to first token and tokens/s — plain ``generate`` (``TransformersGenerator``)
+  vs the scheduler's own decode loop (``BatchedTransformersGenerator``), fp32, and the same with
+  ``--quantize int8`` linear layers;
+* concurrency: 1, 4, 8 and 16 questions arriving within one second (grounded prompts from real
+  retrieved passages, 48 new tokens each): total throughput, p50/p95 answer latency, time to first
+  token, and the longest pause a request saw between two deltas once it had started — continuous
+  batching vs one ``generate`` at a time.
+
+``python -m benchmarks.generation_speed [--levels 1 4 8 16] [--new-tokens 48] [--threads N] [--skip-int8]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from benchmarks.common import ROOT, percentile, sample_questions, save, table
+from core.config import get_settings
+
+WARM_SNIPPET = """
+import time, sys
+t = time.perf_counter()
+from core.assistant import Assistant
+from core.config import Settings
+Assistant(Settings()).warm_up()
+print(time.perf_counter() - t)
+"""
+
+
+def start_seconds(env: dict[str, str]) -> float:
+    out = subprocess.run([sys.executable, "-c", WARM_SNIPPET], cwd=ROOT, capture_output=True, text=True,
+                         check=True, env={**os.environ, **env})
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def warm_start(settings) -> dict:
+    """Two fresh processes in a row: the second must find everything converted and cached."""
+    from benchmarks.generation_quality import load_seconds
+
+    env = {"ASKDESK_INDEX_DIR": str(Path(settings.index_dir).resolve()),
+           "ASKDESK_CACHE_DIR": str(Path(settings.cache_dir).resolve()),
+           "ASKDESK_KB_DIR": str(Path(settings.kb_dir).resolve())}
+    first = start_seconds(env)
+    second = start_seconds(env)
+    return {"first_start_s": first, "second_start_s": second,
+            "generator_load_s": load_seconds(settings.generator_model, settings.cache_dir)}
+
+
+def grounded_prompts(settings, count: int, top_k: int = 1) -> list[list[dict]]:
+    from core.generation.prompt import build_messages
+    from core.retrieval.retriever import Retriever
+
+    retriever = Retriever(settings)
+    questions = [q for q, _ in sample_questions()]
+    prompts = []
+    for q in questions[:count] if len(questions) >= count else (questions * count)[:count]:
+        prompts.append(build_messages(q, [h.passage for h in retriever.search(q, top_k)]))
+    return prompts
+
+
+def run_one(generator, messages, new_tokens: int, arrival: float, start: float, out: dict) -> None:
+    """Wait for ``arrival`` (seconds after ``start``), stream one answer, record timings."""
+    delay = start + arrival - time.perf_counter()
+    if delay > 0:
+        time.sleep(delay)
+    submitted = time.perf_counter()
+    stamps: list[float] = []
+    text = ""
+    for delta in generator.stream(messages, new_tokens):
+        stamps.append(time.perf_counter())
+        text += delta
+    done = time.perf_counter()
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    out.update(latency=done - submitted, ttft=(stamps[0] if stamps else done) - submitted,
+               max_gap=max(gaps, default=0.0), text=text, done=done, submitted=submitted)
+
+
+def concurrent(generator, tokenizer, prompts, new_tokens: int, arrivals: list[float]) -> dict:
+    results: list[dict] = [{} for _ in arrivals]
+    start = time.perf_counter() + 0.05
+    threads = [threading.Thread(target=run_one, args=(generator, prompts[i], new_tokens, a, start, results[i]))
+               for i, a in enumerate(arrivals)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    first = min(r["submitted"] for r in results)
+    wall = max(r["done"] for r in results) - first
+    tokens = sum(len(tokenizer.encode(r["text"], add_special_tokens=False)) for r in results)
+    latencies = [r["latency"] for r in results]
+    return {
+        "requests": len(arrivals), "tokens": tokens, "wall_s": wall, "throughput_tok_s": tokens / wall,
+        "p50_latency_s": percentile(latencies, 50), "p95_latency_s": percentile(latencies, 95),
+        "p50_ttft_s": percentile([r["ttft"] for r in results], 50),
+        "max_gap_s": max(r["max_gap"] for r in results),
+        "texts": [r["text"] for r in results],
+    }
+
+
+def single_stream(generators: dict, tokenizer, prompts, new_tokens: int, rounds: int = 3) -> dict:
+    """Alternate the generators on the same prompts so machine load hits them alike; medians."""
+    samples: dict[str, dict[str, list[float]]] = {k: {"ttft": [], "tps": [], "decode_tps": []} for k in generators}
+    for r in range(rounds):
+        messages = prompts[r % len(prompts)]
+        for name, generator in generators.items():
+            started = time.perf_counter()
+            first = None
+            text = ""
+            for delta in generator.stream(messages, new_tokens):
+                first = first or time.perf_counter() - started
+                text += delta
+            elapsed = time.perf_counter() - started
+            n = len(tokenizer.encode(text, add_special_tokens=False))
+            samples[name]["ttft"].append(first or elapsed)
+            samples[name]["tps"].append(n / elapsed)
+            samples[name]["decode_tps"].append((n - 1) / max(elapsed - (first or 0), 1e-6))
+    return {k: {m: statistics.median(v) for m, v in s.items()} for k, s in samples.items()}
+
+
+def run(levels: list[int], new_tokens: int, threads: int | None, skip_int8: bool, skip_start: bool) -> dict:
+    import torch
+
+    from core.generation.prompt import PASSAGE_LABEL
+    from core.generation.transformers_backend import BatchedTransformersGenerator, TransformersGenerator
+
+    if threads:
+        torch.set_num_threads(threads)
+    from core.retrieval.build import build_index
+
+    settings = get_settings()
+    index_tmp = tempfile.TemporaryDirectory()
+    build_index(settings, settings.kb_dir, Path(index_tmp.name) / "index")
+    settings = settings.model_copy(update={"index_dir": Path(index_tmp.name) / "index"})
+    results: dict = {"torch_threads": torch.get_num_threads(), "new_tokens": new_tokens, "device": "cpu"}
+    if not skip_start:
+        results["start"] = warm_start(settings)
+        s = results["start"]
+        table("Start-up (fresh process)", ["what", "seconds"],
+              [["first start (index + embedder + generator)", s["first_start_s"]],
+               ["second start", s["second_start_s"]], ["generator alone, from cache", s["generator_load_s"]]])
+
+    def make(cls, quantize="none", **kw):
+        g = cls(settings.generator_model, "cpu", settings.cache_dir, banned_words=(PASSAGE_LABEL,), quantize=quantize, **kw)
+        g.warm_up()
+        return g
+
+    plain = make(TransformersGenerator)
+    batched = make(BatchedTransformersGenerator, max_batch=max(levels))
+    _, tokenizer = plain._loaded()
+    prompts = grounded_prompts(settings, max(max(levels), 4))
+    lengths = [len(plain.encode(p)["input_ids"][0]) for p in prompts]
+    results["prompt_tokens_mean"] = statistics.mean(lengths)
+    print(f"prompts: {len(prompts)} grounded prompts, {statistics.mean(lengths):.0f} tokens on average "
+          f"({min(lengths)}–{max(lengths)}); torch threads {torch.get_num_threads()}")
+
+    generators = {"generate (fp32)": plain, "own loop (fp32)": batched}
+    if not skip_int8:
+        generators["generate (int8)"] = make(TransformersGenerator, "int8")
+        generators["own loop (int8)"] = make(BatchedTransformersGenerator, "int8", max_batch=max(levels))
+    single_stream(generators, tokenizer, prompts, 8, rounds=1)  # warm both paths
+    single = single_stream(generators, tokenizer, prompts, new_tokens)
+    results["single_stream"] = single
+    base = single["generate (fp32)"]["tps"]
+    table(f"Single stream ({new_tokens} new tokens, medians)", ["path", "TTFT s", "tok/s", "decode tok/s", "× generate"],
+          [[k, v["ttft"], v["tps"], v["decode_tps"], v["tps"] / base] for k, v in single.items()])
+
+    rng = random.Random(7)
+    rows = []
+    results["concurrency"] = {}
+    for level in levels:
+        arrivals = sorted(rng.uniform(0, 1.0) for _ in range(level)) if level > 1 else [0.0]
+        chosen = prompts[:level]
+        one = concurrent(plain, tokenizer, chosen, new_tokens, arrivals)
+        many = concurrent(batched, tokenizer, chosen, new_tokens, arrivals)
+        same = sum(a == b for a, b in zip(one.pop("texts"), many.pop("texts")))
+        results["concurrency"][level] = {"one_at_a_time": one, "batched": many, "identical_answers": same}
+        for name, r in (("one at a time", one), ("batched", many)):
+            rows.append([f"{level} × {name}", r["throughput_tok_s"], r["p50_latency_s"], r["p95_latency_s"],
+                         r["p50_ttft_s"], r["max_gap_s"], f"{same}/{level}" if name == "batched" else ""])
+        rows.append([f"{level}: batched / one", many["throughput_tok_s"] / one["throughput_tok_s"],
+                     many["p50_latency_s"] / one["p50_latency_s"], many["p95_latency_s"] / one["p95_latency_s"],
+                     "", "", ""])
+    stats = batched.scheduler().stats()
+    results["scheduler_stats"] = stats
+    table(f"Concurrent questions arriving within 1 s ({new_tokens} new tokens, fp32)",
+          ["run", "tok/s total", "p50 latency s", "p95 latency s", "p50 TTFT s", "longest pause s", "same text"], rows)
+    print(f"scheduler: {stats}")
+    save("generation_speed", results)
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", nargs="+", type=int, default=[1, 4, 8, 16])
+    parser.add_argument("--new-tokens", type=int, default=48)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--skip-int8", action="store_true")
+    parser.add_argument("--skip-start", action="store_true")
+    args = parser.parse_args(argv)
+    run(args.levels, args.new_tokens, args.threads, args.skip_int8, args.skip_start)
+
+
+if __name__ == "__main__":
+    main()

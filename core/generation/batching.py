@@ -1,0 +1,420 @@
+"""Continuous batching for the local transformers backend.
+
+One scheduler thread owns the model. Requests (prompt token ids) are queued by any
+thread; between two decoding steps the scheduler
+
+1. drops cancelled requests (their consumer stopped reading) — the slot is free at once;
+2. admits waiting requests up to ``max_batch``: each is prefilled on its own KV cache
+   (whole when nobody is decoding, else in chunks of ``prefill_chunk`` tokens between two
+   decoding steps, so running answers are not stalled by a long prompt), its first token
+   is chosen, and its cache rows are joined to the running batch (left-padded);
+3. runs *one* decoding step for every running request together, with a per-row
+   attention mask and position ids, and hands each request its next token.
+
+A request finishes at its own EOS or ``max_new_tokens`` and leaves the batch in that
+same step, so nobody waits for the slowest member and a newcomer joins at the next
+step. Decoding is greedy; banned token sequences (``bad_words_ids``) are honoured the
+way ``generate`` does: a banned single token is never chosen, and the last token of a
+banned sequence is masked when the tokens before it were just generated.
+
+Only token ids cross threads; detokenisation happens in each consumer's own thread
+(:class:`IncrementalDecoder`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+_END = object()
+
+
+@dataclass(eq=False)
+class _Request:
+    prompt: list[int]
+    max_new_tokens: int
+    out: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    submitted: float = field(default_factory=time.perf_counter)
+    history: list[int] = field(default_factory=list)  # prompt + generated (for banned sequences)
+    generated: int = 0
+    position: int = 0  # position id of the next token to feed
+    done: bool = False
+    cache: object = None  # its own KV cache while being prefilled
+    logits: object = None  # of the last prefilled token
+
+
+class TokenStream:
+    """The token ids of one request, as the scheduler produces them. ``close()`` cancels."""
+
+    def __init__(self, scheduler: BatchScheduler, request: _Request) -> None:
+        self._scheduler = scheduler
+        self._request = request
+        self.finished = False
+
+    def __iter__(self) -> Iterator[int]:
+        try:
+            while True:
+                item = self._request.out.get()
+                if item is _END:
+                    self.finished = True
+                    return
+                if isinstance(item, BaseException):
+                    self.finished = True
+                    raise item
+                yield item
+        finally:
+            if not self.finished:
+                self.close()
+
+    def close(self) -> None:
+        """Stop generating for this request; its batch slot is freed before the next step."""
+        if not self.finished and not self._request.cancelled.is_set():
+            self._request.cancelled.set()
+            self._scheduler._wake()
+
+
+class IncrementalDecoder:
+    """Turns token ids into text deltas whose concatenation is ``decode(all ids)``.
+
+    A delta is held back while the text ends in an incomplete UTF-8 sequence.
+    """
+
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.ids: list[int] = []
+        self.emitted = ""
+
+    def _text(self) -> str:
+        return self.tokenizer.decode(self.ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+    def push(self, token_id: int) -> str:
+        self.ids.append(token_id)
+        text = self._text()
+        if text.endswith("\ufffd") or not text.startswith(self.emitted):
+            return ""
+        delta, self.emitted = text[len(self.emitted):], text
+        return delta
+
+    def flush(self) -> str:
+        text = self._text()
+        if text.startswith(self.emitted) and len(text) > len(self.emitted):
+            delta, self.emitted = text[len(self.emitted):], text
+            return delta
+        return ""
+
+
+def _cache_kwarg(model) -> str:
+    """transformers ≥ 5.x calls the cache argument ``cache``; older releases ``past_key_values``."""
+    params = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def _layer_tensors(cache) -> list[list]:
+    """[[keys, values], ...] views onto a DynamicCache, whatever its internal layout."""
+    if hasattr(cache, "layers"):
+        return [[layer.keys, layer.values] for layer in cache.layers]
+    return [[k, v] for k, v in zip(cache.key_cache, cache.value_cache)]  # transformers < 4.56
+
+
+def _set_layer_tensors(cache, tensors: list[list]) -> None:
+    if hasattr(cache, "layers"):
+        for layer, (k, v) in zip(cache.layers, tensors):
+            layer.keys, layer.values = k, v
+    else:
+        cache.key_cache[:] = [k for k, _ in tensors]
+        cache.value_cache[:] = [v for _, v in tensors]
+
+
+class BatchScheduler:
+    """Continuous-batching greedy decoder over one loaded causal LM.
+
+    ``submit`` is thread-safe and returns a :class:`TokenStream`. The scheduler thread
+    starts on the first request and keeps running (idle-waiting) until :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        model,
+        eos_token_ids: Sequence[int],
+        bad_words_ids: Sequence[Sequence[int]] | None = None,
+        max_batch: int = 16,
+        prefill_chunk: int = 64,
+        device: str | None = None,
+    ) -> None:
+        import torch
+
+        self.model = model
+        self.device = device or str(next(model.parameters()).device)
+        self.eos = set(int(e) for e in eos_token_ids)
+        bad = [list(map(int, seq)) for seq in (bad_words_ids or []) if seq]
+        self._banned_single = sorted({seq[0] for seq in bad if len(seq) == 1})
+        self._banned_multi = [(tuple(seq[:-1]), seq[-1]) for seq in bad if len(seq) > 1]
+        self._banned_single_t = torch.tensor(self._banned_single, dtype=torch.long, device=self.device)
+        self.max_batch = max_batch
+        self.prefill_chunk = prefill_chunk
+        self._prefilling: deque[_Request] = deque()  # admitted, prompt not fully in the cache yet
+        self._cache_kw = _cache_kwarg(model)
+        self._pending: deque[_Request] = deque()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        # Running batch (scheduler thread only).
+        self._active: list[_Request] = []
+        self._cache = None
+        self._mask = None  # [B, L] 1 for real tokens, 0 for left padding
+        self._next = None  # [B] next input token per row
+        self._stats = {"submitted": 0, "completed": 0, "cancelled": 0, "failed": 0, "steps": 0, "prefills": 0, "prefill_chunks": 0,
+                       "max_batch_seen": 0, "active": 0, "waiting": 0}
+
+    # ---- public ------------------------------------------------------------------------
+    def submit(self, prompt_ids: Sequence[int], max_new_tokens: int) -> TokenStream:
+        if max_new_tokens < 1:
+            raise ValueError("max_new_tokens must be at least 1")
+        request = _Request(prompt=[int(t) for t in prompt_ids], max_new_tokens=max_new_tokens)
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the batch scheduler is closed")
+            self._pending.append(request)
+            self._stats["submitted"] += 1
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="askdesk-batch-scheduler", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return TokenStream(self, request)
+
+    def stats(self) -> dict:
+        """Counters and the current occupancy: ``active`` slots in use, ``waiting`` requests queued."""
+        with self._cond:
+            stats = dict(self._stats)
+            stats["waiting"] = len(self._pending) + len(self._prefilling)
+        return stats
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    # ---- scheduler thread ----------------------------------------------------------------
+    def _wake(self) -> None:
+        with self._cond:
+            self._cond.notify()
+
+    def _run(self) -> None:
+        import torch
+
+        with torch.inference_mode():
+            while True:
+                with self._cond:
+                    while not self._closed and not self._pending and not self._active and not self._prefilling:
+                        self._cond.wait()
+                    if self._closed:
+                        self._fail_all(RuntimeError("the batch scheduler was closed"))
+                        return
+                    self._admit()
+                try:
+                    self._drop_cancelled()
+                    self._prefill_some()
+                    if self._active:
+                        self._step()
+                except BaseException as exc:  # noqa: BLE001 - delivered to every waiting consumer
+                    log.exception("batched generation failed")
+                    self._fail_all(exc)
+
+    def _admit(self) -> None:
+        """Move waiting requests into prefill while batch slots are free (caller holds the lock)."""
+        while self._pending and len(self._active) + len(self._prefilling) < self.max_batch:
+            self._prefilling.append(self._pending.popleft())
+
+    def _prefill_some(self) -> None:
+        """Prefill waiting requests. With nobody decoding, the first prompt is prefilled whole; while
+        others decode, at most ``prefill_chunk`` prompt tokens run between two of their steps, so a
+        long prompt (or a burst of them) delays running answers by about one step, not a whole prefill."""
+        budget = self.prefill_chunk if self._active else None
+        while self._prefilling and (budget is None or budget > 0):
+            request = self._prefilling[0]
+            if request.cancelled.is_set():
+                self._prefilling.popleft()
+                self._stats["cancelled"] += 1
+                request.out.put(_END)
+                continue
+            remaining = len(request.prompt) - request.position
+            n = remaining if budget is None else min(remaining, budget)
+            self._prefill_chunk(request, n)
+            if budget is not None:
+                budget -= n
+            if request.position == len(request.prompt):
+                self._prefilling.popleft()
+                self._complete_prefill(request)
+                if budget is None:
+                    budget = self.prefill_chunk
+
+    def _fail_all(self, exc: BaseException) -> None:
+        with self._cond:
+            pending = [*self._prefilling, *self._pending]
+            self._pending.clear()
+            self._prefilling.clear()
+        for request in [*self._active, *pending]:
+            request.out.put(exc)
+            self._stats["failed"] += 1
+        self._active, self._cache, self._mask, self._next = [], None, None, None
+        self._stats["active"] = 0
+
+    def _forward(self, input_ids, cache, attention_mask=None, position_ids=None):
+        kwargs = {self._cache_kw: cache, "use_cache": True, "logits_to_keep": 1}
+        if attention_mask is not None:
+            kwargs["attention_mask"] = attention_mask
+        if position_ids is not None:
+            kwargs["position_ids"] = position_ids
+        return self.model(input_ids=input_ids, **kwargs).logits[:, -1, :]
+
+    def _choose(self, logits, requests: list[_Request]) -> list[int]:
+        """Greedy choice per row with banned tokens masked."""
+        import torch
+
+        logits = logits.float()
+        if self._banned_single:
+            logits.index_fill_(1, self._banned_single_t, float("-inf"))
+        for row, request in enumerate(requests):
+            for prefix, last in self._banned_multi:
+                if len(request.history) >= len(prefix) and tuple(request.history[-len(prefix):]) == prefix:
+                    logits[row, last] = float("-inf")
+        return torch.argmax(logits, dim=-1).tolist()
+
+    def _emit(self, request: _Request, token: int) -> bool:
+        """Hand ``token`` to the request; True when the request is finished (the caller frees
+        its slot, then calls :meth:`_finish`, so stats never show a finished request as active)."""
+        request.generated += 1
+        request.history.append(token)
+        if token in self.eos:
+            request.done = True
+        else:
+            request.out.put(token)
+            if request.generated >= request.max_new_tokens:
+                request.done = True
+        return request.done
+
+    def _finish(self, request: _Request) -> None:
+        self._stats["completed"] += 1
+        request.out.put(_END)
+
+    def _prefill_chunk(self, request: _Request, n: int) -> None:
+        import torch
+        from transformers import DynamicCache
+
+        if request.cache is None:
+            request.cache = DynamicCache()
+        start = request.position
+        ids = torch.tensor([request.prompt[start:start + n]], dtype=torch.long, device=self.device)
+        positions = torch.arange(start, start + n, device=self.device)[None, :]
+        request.logits = self._forward(ids, request.cache, position_ids=positions)
+        request.position += n
+        self._stats["prefill_chunks"] += 1
+
+    def _complete_prefill(self, request: _Request) -> None:
+        self._stats["prefills"] += 1
+        request.history = list(request.prompt)
+        (token,) = self._choose(request.logits, [request])
+        cache, request.cache, request.logits = request.cache, None, None
+        if self._emit(request, token):
+            self._finish(request)
+            return
+        self._join(request, cache, token)
+
+    def _join(self, request: _Request, cache, token: int) -> None:
+        """Add a prefilled request's cache rows to the running batch, left-padding the shorter side."""
+        import torch
+
+        new_kv = _layer_tensors(cache)
+        new_len = new_kv[0][0].shape[-2]
+        new_mask = torch.ones((1, new_len), dtype=torch.long, device=self.device)
+        new_next = torch.tensor([token], dtype=torch.long, device=self.device)
+        if not self._active:
+            self._active, self._cache, self._mask, self._next = [request], cache, new_mask, new_next
+        else:
+            old_kv = _layer_tensors(self._cache)
+            old_len = self._mask.shape[1]
+            length = max(old_len, new_len)
+
+            def pad(t, n):  # left-pad the sequence axis (-2 for kv, -1 for masks)
+                if n == 0:
+                    return t
+                if t.dim() == 2:
+                    return torch.nn.functional.pad(t, (n, 0))
+                return torch.nn.functional.pad(t, (0, 0, n, 0))
+
+            merged = [[torch.cat([pad(ok, length - old_len), pad(nk, length - new_len)]),
+                       torch.cat([pad(ov, length - old_len), pad(nv, length - new_len)])]
+                      for (ok, ov), (nk, nv) in zip(old_kv, new_kv)]
+            _set_layer_tensors(self._cache, merged)
+            self._mask = torch.cat([pad(self._mask, length - old_len), pad(new_mask, length - new_len)])
+            self._next = torch.cat([self._next, new_next])
+            self._active.append(request)
+        self._stats["active"] = len(self._active)
+        self._stats["max_batch_seen"] = max(self._stats["max_batch_seen"], len(self._active))
+
+    def _keep(self, rows: list[int]) -> None:
+        """Keep only ``rows`` of the batch and trim padding columns no remaining row needs."""
+        import torch
+
+        self._active = [self._active[i] for i in rows]
+        self._stats["active"] = len(self._active)
+        if not rows:
+            self._cache = self._mask = self._next = None
+            return
+        index = torch.tensor(rows, dtype=torch.long, device=self.device)
+        mask = self._mask.index_select(0, index)
+        # Leading columns that are padding in every remaining row can go.
+        used = mask.any(dim=0).nonzero()
+        start = int(used[0]) if used.numel() else 0
+        kv = [[k.index_select(0, index)[:, :, start:], v.index_select(0, index)[:, :, start:]]
+              for k, v in _layer_tensors(self._cache)]
+        _set_layer_tensors(self._cache, kv)
+        self._mask = mask[:, start:]
+        self._next = self._next.index_select(0, index)
+
+    def _drop_cancelled(self) -> None:
+        if not self._active:
+            return
+        keep = []
+        dropped = []
+        for i, request in enumerate(self._active):
+            if request.cancelled.is_set():
+                dropped.append(request)
+            else:
+                keep.append(i)
+        if dropped:
+            self._keep(keep)
+            for request in dropped:
+                self._stats["cancelled"] += 1
+                request.out.put(_END)
+
+    def _step(self) -> None:
+        import torch
+
+        requests = self._active
+        positions = torch.tensor([[r.position] for r in requests], dtype=torch.long, device=self.device)
+        self._mask = torch.cat([self._mask, torch.ones((len(requests), 1), dtype=self._mask.dtype, device=self.device)], 1)
+        single = len(requests) == 1
+        logits = self._forward(self._next[:, None], self._cache, None if single else self._mask, positions)
+        self._stats["steps"] += 1
+        tokens = self._choose(logits, requests)
+        keep, finished = [], []
+        for i, (request, token) in enumerate(zip(requests, tokens)):
+            request.position += 1
+            (finished if self._emit(request, token) else keep).append(i)
+        self._next = torch.tensor(tokens, dtype=torch.long, device=self.device)
+        if finished:
+            self._keep(keep)
+            for i in finished:
+                self._finish(requests[i])
