@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bots.slack.events import reply_target
+from bots.slack.events import ASK_THREAD_PREFIX, reply_target
 from bots.slack.render import escape, link, split_mrkdwn
 from core.language import phrase
 from core.messages import Answer
@@ -135,7 +135,9 @@ def feedback_ack(ref: ConversationRef, positive: bool) -> tuple[str, list[dict[s
 def customer_place(escalation: Escalation) -> str:
     """Where the customer is, as mrkdwn for the support team."""
     channel = escalation.conversation_id.rsplit(":", 1)[-1]
-    if channel.startswith("D") or channel.startswith("U") or channel.startswith("W"):
+    if (escalation.thread_id or "").startswith(ASK_THREAD_PREFIX):
+        return f"`/ask` in <#{channel}> (replies go to their DM with askdesk)"
+    if channel.startswith("D"):
         return "a direct message"
     return f"<#{channel}>"
 

@@ -193,3 +193,27 @@ async def test_askdesk_teach_is_for_admins_and_saves_a_pending_entry(fake, recor
         assert recording.seen == [] and fake.posting_calls == []
     finally:
         await bot.stop()
+
+
+async def test_ask_command_answers_carry_buttons_and_a_hand_off_continues_in_the_dm(fake, recording, tmp_path):
+    bot = await start_bot(fake, recording, tmp_path / "askdesk.db", support_channel=SUPPORT)
+    try:
+        await bot.command(slash_command("Can I pay with PayPal?", fake.response_url("ask1")))
+        (answer,) = await fake.wait_for(lambda: fake.responses, what="the /ask answer")
+        assert {ACTION_UP, ACTION_DOWN} <= {e["action_id"] for b in answer.args["blocks"] for e in b.get("elements", [])
+                                            if b["type"] == "actions"}
+
+        await bot.command(slash_command("Can I talk to a person please?", fake.response_url("ask2")))
+        await fake.wait_for(lambda: len(fake.responses) == 2, what="the hand-off reply")
+        assert fake.responses[1].args["text"] == phrase("handoff")
+        (post,) = await fake.wait_for(lambda: posts_to(fake, SUPPORT), what="the escalation post")
+        shown = "\n".join(block_texts(post["blocks"]))
+        assert "`/ask` in <#C0GENERAL>" in shown and ">Can I pay with PayPal?" in shown
+
+        # /ask may have been ephemeral, in a channel the bot is not in: the agent's reply goes to the DM.
+        await bot.event(channel_message("Yes, PayPal works everywhere.", ts="1700000206.000500", channel=SUPPORT,
+                                        thread_ts=post["ts"]))
+        (relayed,) = await fake.wait_for(lambda: posts_to(fake, "UALICE"), what="the relay to the DM")
+        assert "PayPal works everywhere" in relayed["text"] and relayed.get("thread_ts") is None
+    finally:
+        await bot.stop()
