@@ -16,12 +16,13 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from slack_sdk.errors import SlackApiError
 
 from bots.slack.blocks import ACTION_UP, ConversationRef, feedback_ack, support_blocks
-from bots.slack.events import PLATFORM, reply_target, skip_reason
+from bots.slack.events import ASK_THREAD_PREFIX, PLATFORM, reply_target, skip_reason
 from bots.slack.render import escape, to_plain
 from core.handoff import HandoffDesk
 from core.language import asks_for_person, detect_language, phrase
@@ -142,6 +143,9 @@ class Interactions:
         user = body.get("user") or {}
         if ref is None or not user.get("id"):
             return
+        if ref.thread_id and ref.thread_id.startswith(ASK_THREAD_PREFIX):
+            # An in-channel /ask answer: whoever clicks is the one to be answered, in their own DM.
+            ref = replace(ref, thread_id=f"{ASK_THREAD_PREFIX}{user['id']}")
         self._spawn(self._handoff_clicked(ref, str(user["id"]), user.get("name") or user.get("username")))
 
     async def _handoff_clicked(self, ref: ConversationRef, user_id: str, user_name: str | None) -> None:
