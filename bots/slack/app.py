@@ -5,7 +5,10 @@ listener only schedules a task); the answer is produced in the background:
 👀 on the question → placeholder message → ``chat.update`` edits as text streams
 (at most once per ``SLACK_STREAM_INTERVAL``) → the final mrkdwn with sources → 👀 removed.
 
-Idempotency is a global middleware: each ``event_id`` (or slash command ``trigger_id``)
+Every answer ends with 👍/👎 buttons and related articles; a request for a person (or a
+refusal's "Talk to a person") goes to the support channel — see :mod:`bots.slack.interactive`.
+
+Idempotency is a global middleware: each ``event_id`` (or a slash command's or button click's ``trigger_id``)
 is claimed in the SQLite store before any listener runs, so Slack's redeliveries
 (``X-Slack-Retry-Num``, Socket Mode retries) and restarts never produce a second answer.
 """
@@ -18,7 +21,8 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -26,6 +30,15 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bots.slack.blocks import (
+    ACTION_CLOSE,
+    ACTION_DOWN,
+    ACTION_PERSON,
+    ACTION_UP,
+    ConversationRef,
+    answer_blocks,
+    answer_footer,
+)
 from bots.slack.config import SlackSettings
 from bots.slack.events import (
     PLATFORM,
@@ -37,15 +50,18 @@ from bots.slack.events import (
     skip_reason,
     thread_history,
 )
+from bots.slack.interactive import Interactions
 from bots.slack.render import PLACEHOLDER, escape, render_answer, render_partial
 from bots.streaming import relay_stream
 from core.assistant import Assistant
 from core.errors import InvalidMessageError
+from core.handoff import HandoffDesk
 from core.language import detect_language, phrase
 from core.messages import Answer, HistoryTurn, IncomingMessage
 from core.store import Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 REACTION = "eyes"
 #: conversations.replies paging: threads longer than pages × size only lose their oldest turns.
@@ -54,15 +70,17 @@ REPLIES_MAX_PAGES = 5
 
 
 def dedupe_key(body: Mapping[str, Any]) -> str | None:
-    """What identifies one delivery of an event across retries: ``event_id``, or a command's ``trigger_id``."""
+    """What identifies one delivery across retries: ``event_id``, or a command's or click's ``trigger_id``."""
     if body.get("type") == "event_callback" and body.get("event_id"):
         return str(body["event_id"])
     if body.get("command") and body.get("trigger_id"):
         return f"command:{body['trigger_id']}"
+    if body.get("type") == "block_actions" and body.get("trigger_id"):
+        return f"action:{body['trigger_id']}"
     return None
 
 
-class SlackBot:
+class SlackBot(Interactions):
     """Owns the answering side of the adapter: background tasks, the idempotency claim, Slack calls."""
 
     def __init__(
@@ -80,6 +98,9 @@ class SlackBot:
         self.identity = identity
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots: asyncio.Semaphore | None = None
+        self.desk = HandoffDesk(store)
+        self._names: dict[str, str | None] = {}  # users.info, once per user and process
+        self._escalation_lock: asyncio.Lock | None = None
         # SQLite writes get their own thread: the default executor is busy with model work,
         # and an ack must never wait behind a generation.
         self._store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="askdesk-store")
@@ -93,6 +114,11 @@ class SlackBot:
         app.event("app_mention")(self._on_mention)
         app.event("message")(self._on_message)
         app.command("/ask")(self._on_ask)
+        app.command("/askdesk")(self._on_askdesk)
+        app.action(ACTION_UP)(self._on_feedback)
+        app.action(ACTION_DOWN)(self._on_feedback)
+        app.action(ACTION_PERSON)(self._on_talk_to_person)
+        app.action(ACTION_CLOSE)(self._on_close)
         # Bolt answers 404 to events without a listener, and Slack retries those: ack them all.
         app.event(re.compile(r".*"))(self._on_other_event)
         return app
@@ -112,6 +138,10 @@ class SlackBot:
         self._store_thread.submit(self.store.close).result()
         self._store_thread.shutdown(wait=True)
 
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a store call on the store thread (never on the event loop)."""
+        return await asyncio.get_running_loop().run_in_executor(self._store_thread, partial(fn, *args))
+
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
@@ -127,16 +157,26 @@ class SlackBot:
     # ---- middleware and listeners ----------------------------------------------------------
     async def _deduplicate(self, request: AsyncBoltRequest, body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> BoltResponse | None:  # noqa: A002
         key = dedupe_key(body)
-        if key is None:
+        if key is None or self._chatter(body):
             return await next()
-        loop = asyncio.get_running_loop()
-        first = await loop.run_in_executor(self._store_thread, self.store.claim_event, PLATFORM, key)
+        first = await self._db(self.store.claim_event, PLATFORM, key)
         if first:
             return await next()
         retry = (request.headers.get("x-slack-retry-num") or [None])[0]
         reason = (request.headers.get("x-slack-retry-reason") or [None])[0]
         log.info("slack: %s already handled; redelivery acknowledged (retry %s, %s)", key, retry, reason)
         return BoltResponse(status=200, body="")
+
+    def _chatter(self, body: Mapping[str, Any]) -> bool:
+        """A channel message the bot only hears because of the support channel: no claim needed.
+
+        With ``message.channels`` subscribed, every message in every channel the bot is in
+        arrives; only DMs and replies in the support channel's threads are worth a database write.
+        """
+        event = body.get("event") or {}
+        if event.get("type") != "message" or event.get("channel_type") == "im":
+            return False
+        return not self.is_agent_reply(event)
 
     async def _on_mention(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         self._schedule(event, body, direct=False)
@@ -145,6 +185,8 @@ class SlackBot:
         # Only direct messages are answered; in channels the bot speaks when mentioned.
         if event.get("channel_type") == "im":
             self._schedule(event, body, direct=True)
+        elif self.is_agent_reply(event):
+            self._spawn(self._relay_agent_reply(event))
         else:
             log.debug("slack: message in %s channel ignored", event.get("channel_type"))
 
@@ -186,15 +228,27 @@ class SlackBot:
         placeholder: str | None = None
         try:
             history = await self._thread_history(event)
-            message = incoming_message(event, text, direct=direct, history=history)
+            name = await self._user_name(event.get("user"))
+            message = incoming_message(event, text, direct=direct, history=history, user_name=name)
             async with self.slots:
                 posted = await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=PLACEHOLDER)
                 placeholder = str(posted["ts"])
                 answer = await self._stream_into(message, channel, placeholder)
-            pieces = render_answer(answer, language, self.slack.message_limit)
-            await self.client.chat_update(channel=channel, ts=placeholder, text=pieces[0])
-            for piece in pieces[1:]:
-                await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts or placeholder, text=piece, unfurl_links=False)
+            ref = ConversationRef(message.conversation_id, message.thread_id, answer.turn_id, answer.language)
+            if answer.handoff:
+                notice = escape(await self._hand_off(ref, message))
+                await self.client.chat_update(channel=channel, ts=placeholder, text=notice)
+                log.info("slack: %s asked for a person", event_id)
+                return
+            pieces = render_answer(answer, answer.language, self.slack.message_limit)
+            footer = answer_footer(answer, ref)
+            last = len(pieces) - 1
+            await self.client.chat_update(channel=channel, ts=placeholder, text=pieces[0],
+                                          blocks=answer_blocks(pieces[0], footer if last == 0 else ()))
+            for number, piece in enumerate(pieces[1:], start=1):
+                await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts or placeholder, text=piece,
+                                                   blocks=answer_blocks(piece, footer if number == last else ()),
+                                                   unfurl_links=False)
             log.info(
                 "slack: answered %s in %.2fs (mode=%s, confidence=%.2f, %d message(s))",
                 event_id, time.perf_counter() - started, answer.mode, answer.confidence, len(pieces),
@@ -224,17 +278,34 @@ class SlackBot:
         try:
             async with self.slots:
                 answer = await self._collect(message)
-            pieces = render_answer(answer, language, self.slack.message_limit)
+            ref = ConversationRef(message.conversation_id, message.thread_id, answer.turn_id, answer.language)
+            if answer.handoff:
+                notice = escape(await self._hand_off(ref, message))
+                await respond(text=notice, response_type=visibility, replace_original=visibility == "ephemeral")
+                return
+            pieces = render_answer(answer, answer.language, self.slack.message_limit)
             if visibility == "ephemeral":
                 pieces[0] = f">{escape(message.text)}\n\n{pieces[0]}"
             # A response_url takes five messages; an answer longer than that is cut, not lost silently.
-            for number, piece in enumerate(pieces[:5]):
-                await respond(text=piece, response_type=visibility, replace_original=(number == 0 and visibility == "ephemeral"))
+            pieces = pieces[:5]
+            footer = answer_footer(answer, ref)
+            for number, piece in enumerate(pieces):
+                await respond(text=piece, blocks=answer_blocks(piece, footer if number == len(pieces) - 1 else ()),
+                              response_type=visibility, replace_original=(number == 0 and visibility == "ephemeral"))
         except InvalidMessageError as exc:
             await self._respond_quietly(respond, escape(str(exc)))
         except Exception:  # noqa: BLE001
             log.exception("slack: /ask failed")
             await self._respond_quietly(respond, escape(phrase("error", language)))
+
+    async def _hand_off(self, ref: ConversationRef, message: IncomingMessage) -> str:
+        """The user asked for a person: escalate, and what to tell them (honest when no one can come)."""
+        try:
+            ok = await self.escalate(ref, message.user_id, message.user_name, message.text)
+        except Exception:  # noqa: BLE001 - the customer still gets an honest answer
+            log.exception("slack: opening an escalation failed")
+            ok = False
+        return phrase("handoff" if ok else "handoff_unavailable", ref.language)
 
     async def _collect(self, message: IncomingMessage) -> Answer:
         async for event in self.assistant.stream(message):

@@ -7,6 +7,7 @@ end up in logs or reprs.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, SecretStr
@@ -33,6 +34,20 @@ class SlackSettings(BaseSettings):
     message_limit: int = Field(3000, ge=200, le=40000, description="Characters per Slack message; longer answers are split.")
     thread_history: int = Field(20, ge=0, le=200, description="Earlier thread messages read for context (conversations.replies).")
     rate_limit_retries: int = Field(3, ge=0, description="How often a `ratelimited` Web API call is retried after Retry-After.")
+    support_channel: str | None = Field(
+        None, description="Channel id (C…/G…) where hand-offs to a person are posted; without it the bot says no one is available."
+    )
+    admin_user_ids: str = Field("", description="Comma-separated Slack user ids allowed to `/askdesk teach` and close any escalation.")
+
+    @property
+    def admins(self) -> frozenset[str]:
+        """The admin user ids, from ``SLACK_ADMIN_USER_IDS`` (commas or spaces between them)."""
+        return frozenset(part for part in re.split(r"[\s,]+", self.admin_user_ids) if part)
+
+    @property
+    def support_channel_id(self) -> str | None:
+        channel = (self.support_channel or "").strip().lstrip("#")
+        return channel or None
 
     def require_bot_token(self) -> str:
         """The bot token, or a :class:`ConfigError` that tells the operator where to find it."""

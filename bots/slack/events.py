@@ -57,6 +57,17 @@ def skip_reason(event: Mapping[str, Any], identity: BotIdentity, ignore_bots: bo
     return None
 
 
+def reply_target(conversation_id: str, thread_id: str | None) -> tuple[str, str | None]:
+    """Where to write to a stored conversation (an escalation's customer): channel and thread.
+
+    ``/ask`` conversations have no thread the bot can write in (the command may be ephemeral,
+    in a channel the bot is not in), so they are continued in the user's DM with the bot.
+    """
+    if thread_id and thread_id.startswith(ASK_THREAD_PREFIX):
+        return thread_id.removeprefix(ASK_THREAD_PREFIX), None
+    return conversation_id.rsplit(":", 1)[-1], thread_id or None
+
+
 def reply_thread(event: Mapping[str, Any], *, direct: bool) -> str | None:
     """Where the answer goes: the question's thread in channels; in a DM, a thread only if asked in one."""
     if direct:
@@ -103,6 +114,7 @@ def incoming_message(
     *,
     direct: bool,
     history: tuple[HistoryTurn, ...] = (),
+    user_name: str | None = None,
 ) -> IncomingMessage:
     """The common message for a Slack ``app_mention`` or DM ``message`` event."""
     return IncomingMessage(
@@ -112,19 +124,27 @@ def incoming_message(
         thread_id=event.get("thread_ts") or (None if direct else event.get("ts")),
         message_id=event.get("ts"),
         user_id=event.get("user"),
+        user_name=user_name,
         is_direct=direct,
         mentioned_bot=not direct,
         history=history,
     )
 
 
+#: ``/ask`` has no thread: each user's commands in a channel are their own conversation,
+#: kept apart by this thread id (so one person's /ask is never context for another's).
+ASK_THREAD_PREFIX = "ask:"
+
+
 def command_message(command: Mapping[str, Any]) -> IncomingMessage:
-    """The common message for a ``/ask`` slash command."""
+    """The common message for a ``/ask`` slash command (one conversation per user and channel)."""
+    user = command.get("user_id")
     return IncomingMessage(
         text=to_plain(command.get("text") or ""),
         platform=PLATFORM,
         conversation_id=f"{command.get('team_id') or ''}:{command.get('channel_id')}".lstrip(":"),
-        user_id=command.get("user_id"),
+        thread_id=f"{ASK_THREAD_PREFIX}{user}" if user else None,
+        user_id=user,
         user_name=command.get("user_name"),
         is_direct=command.get("channel_name") == "directmessage",
         mentioned_bot=True,

@@ -174,13 +174,17 @@ async def run(
 
     store = Store(settings.db_path)
     store.forget_events_before(time.time() - EVENT_ID_RETENTION_S)
-    assistant = Assistant(settings)
+    assistant = Assistant(settings, store=store)  # one database: turns, feedback, escalations
     started = time.perf_counter()
     log.info("slack: loading models")
     await asyncio.to_thread(assistant.warm_up)  # models load once, before the first event
     log.info("slack: models ready in %.1fs", time.perf_counter() - started)
 
     bot = SlackBot(assistant, store, slack, client, identity)
+    if slack.support_channel_id:
+        log.info("slack: hand-offs go to support channel %s (the bot must be a member)", slack.support_channel_id)
+    else:
+        log.info("slack: SLACK_SUPPORT_CHANNEL not set; people asking for a person are told no one is available")
     bolt_app = bot.build_app()
     stop = stop or _stop_event()
     try:

@@ -3,7 +3,8 @@
 The real ``slack_sdk`` / ``slack_bolt`` clients talk to it (``AsyncWebClient(base_url=fake.api_url)``),
 so tests exercise the real request building, retries and Socket Mode protocol. Every call is
 recorded; a method can be told to fail once (e.g. ``ratelimited`` with 429 + Retry-After).
-Also holds helpers to build and sign Events API requests like Slack does.
+Also holds helpers to build and sign Events API requests and interactivity payloads
+(``block_actions`` button clicks) like Slack does.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ SIGNING_SECRET = "fake-signing-secret"
 BOT_USER = "UASKDESK"
 BOT_ID = "BASKDESK"
 TEAM = "T0FAKE"
+#: users.info answers for these ids (display names); others are ``user_not_found``.
+USER_NAMES = {"UALICE": "Alice", "UBOB": "Bob", "UAGENT": "Sam from Support", "UADMIN": "Ada"}
 
 
 @dataclass
@@ -63,6 +66,8 @@ class FakeSlack:
     responses: list[Call] = field(default_factory=list)  # POSTs to response_urls
     socket_acks: list[dict[str, Any]] = field(default_factory=list)
     messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    ephemerals: list[dict[str, Any]] = field(default_factory=list)  # chat.postEphemeral, in order
+    user_names: dict[str, str] = field(default_factory=lambda: dict(USER_NAMES))
 
     def __post_init__(self) -> None:
         self._failures: dict[str, list[Failure]] = {}
@@ -199,6 +204,9 @@ class FakeSlack:
         ts = self._next_ts()
         message = {"type": "message", "ts": ts, "text": args.get("text", ""), "user": self.bot_user,
                    "bot_id": self.bot_id, "thread_ts": args.get("thread_ts")}
+        blocks = _blocks(args)
+        if blocks is not None:
+            message["blocks"] = blocks
         self.messages[(args["channel"], ts)] = message
         return {"ok": True, "channel": args["channel"], "ts": ts, "message": message}
 
@@ -207,10 +215,27 @@ class FakeSlack:
         if message is None:
             return {"ok": False, "error": "message_not_found"}
         message["text"] = args.get("text", "")
+        blocks = _blocks(args)
+        if blocks is not None:  # like Slack: an update without blocks keeps none
+            message["blocks"] = blocks
+        else:
+            message.pop("blocks", None)
         return {"ok": True, "channel": args["channel"], "ts": args["ts"], "text": message["text"]}
 
     def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("channel") or not args.get("user"):
+            return {"ok": False, "error": "channel_not_found" if not args.get("channel") else "user_not_in_channel"}
+        self.ephemerals.append({"channel": args["channel"], "user": args["user"], "text": args.get("text", ""),
+                                "thread_ts": args.get("thread_ts"), "blocks": _blocks(args) or []})
         return {"ok": True, "message_ts": self._next_ts()}
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = str(args.get("user") or "")
+        name = self.user_names.get(user)
+        if name is None:
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "user": {"id": user, "name": name.lower().split()[0], "real_name": name,
+                                     "profile": {"display_name": name, "real_name": name}}}
 
     def _reactions_add(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True}
@@ -279,6 +304,13 @@ class FakeSlack:
         return envelope_id
 
 
+def _blocks(args: dict[str, Any]) -> list[dict[str, Any]] | None:
+    blocks = args.get("blocks")
+    if isinstance(blocks, str):  # form-encoded calls send blocks as a JSON string
+        blocks = json.loads(blocks)
+    return blocks
+
+
 def _ts_key(message: dict[str, Any]) -> tuple[int, int]:
     seconds, _, fraction = str(message["ts"]).partition(".")
     return int(seconds), int(fraction or 0)
@@ -330,5 +362,63 @@ def slash_command(text: str, response_url: str, command: str = "/ask", channel: 
     }
 
 
+def channel_message(text: str, ts: str, channel: str, user: str = "UAGENT", thread_ts: str | None = None,
+                    channel_type: str = "channel", **extra: Any) -> dict[str, Any]:
+    """A ``message.channels`` (or ``message.groups``) event: ordinary chatter, or a reply in a thread."""
+    event = {"type": "message", "channel_type": channel_type, "user": user, "text": text, "ts": ts,
+             "channel": channel, "event_ts": ts, **extra}
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return event
+
+
+def block_action(fake: FakeSlack, channel: str, message_ts: str, action_id: str, user: str = "UALICE",
+                 value: str | None = None, thread_ts: str | None = None, ephemeral: bool = False,
+                 response_name: str = "action") -> dict[str, Any]:
+    """A ``block_actions`` payload: ``user`` clicked the button ``action_id`` on a message.
+
+    By default the button (and its value) is looked up in the message the fake holds, like
+    Slack, which only sends clicks on buttons that exist; pass ``value`` for other messages
+    (e.g. ephemeral ones, which the fake does not keep).
+    """
+    message = fake.messages.get((channel, message_ts))
+    if value is None:
+        if message is None:
+            raise AssertionError(f"no message {message_ts} in {channel}")
+        value = button_value(message.get("blocks") or [], action_id)
+    user_name = fake.user_names.get(user, user).lower().split()[0]
+    payload: dict[str, Any] = {
+        "type": "block_actions",
+        "user": {"id": user, "username": user_name, "name": user_name, "team_id": TEAM},
+        "api_app_id": "AFAKE", "token": "deprecated",
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": ephemeral},
+        "trigger_id": f"trigger.{next(_event_ids)}",
+        "team": {"id": TEAM, "domain": "fake"},
+        "channel": {"id": channel, "name": "channel"},
+        "response_url": fake.response_url(response_name),
+        "actions": [{"action_id": action_id, "block_id": "b", "type": "button", "value": value,
+                     "action_ts": f"{time.time():.6f}", "text": {"type": "plain_text", "text": action_id}}],
+    }
+    if thread_ts or (message and message.get("thread_ts")):
+        payload["container"]["thread_ts"] = thread_ts or message.get("thread_ts")  # type: ignore[union-attr]
+    if message is not None and not ephemeral:
+        payload["message"] = {k: v for k, v in message.items() if v is not None}
+    return payload
+
+
+def button_value(blocks: list[dict[str, Any]], action_id: str) -> str:
+    """The value of the button ``action_id`` in ``blocks`` (AssertionError when there is none)."""
+    for block in blocks:
+        for element in block.get("elements") or ():
+            if element.get("type") == "button" and element.get("action_id") == action_id:
+                return str(element.get("value", ""))
+    raise AssertionError(f"no button {action_id!r} in {blocks}")
+
+
 def form_body(fields: dict[str, str]) -> str:
     return urlencode(fields)
+
+
+def interaction_body(payload: dict[str, Any]) -> str:
+    """How Slack posts interactivity payloads: form-encoded ``payload=<json>``."""
+    return urlencode({"payload": json.dumps(payload)})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,14 +18,16 @@ from bots.slack.serve import EVENTS_PATH, check_bot_token, make_client, start_ht
 from core.assistant import Assistant
 from core.messages import IncomingMessage
 from core.store import Store
-from tests.fakes.slack_api import SIGNING_SECRET, FakeSlack, event_callback, form_body, sign
+from tests.fakes.slack_api import SIGNING_SECRET, FakeSlack, event_callback, form_body, interaction_body, sign
 
 
 class RecordingAssistant(Assistant):
     """The real assistant, remembering which messages reached it (to check history, or that it was not called)."""
 
-    def __init__(self, base: Assistant) -> None:
-        super().__init__(base.settings, retriever=base.retriever, generator=base.generator)
+    def __init__(self, base: Assistant, store: Store | None = None) -> None:
+        # ``store``: the test's own database (shared with the bot, as in ``serve``), so conversations of
+        # different tests never mix; without it the session's database is used.
+        super().__init__(base.settings, retriever=base.retriever, generator=base.generator, store=store)
         self.seen: list[IncomingMessage] = []
 
     async def stream(self, message: IncomingMessage):  # type: ignore[override]
@@ -80,6 +82,11 @@ class RunningBot:
         body = form_body(fields)
         return await self.post(body, sign(SIGNING_SECRET, body), "application/x-www-form-urlencoded")
 
+    async def click(self, payload: dict[str, Any]) -> tuple[int, str, float]:
+        """Deliver a ``block_actions`` payload (a button click), form-encoded and signed like Slack."""
+        body = interaction_body(payload)
+        return await self.post(body, sign(SIGNING_SECRET, body), "application/x-www-form-urlencoded")
+
     async def stop(self) -> None:
         assert await self.bot.drain(timeout=120), "answers still running at shutdown"
         await self.session.close()
@@ -106,8 +113,10 @@ async def fake() -> AsyncIterator[FakeSlack]:
 
 
 @pytest.fixture
-def recording(quick_assistant) -> RecordingAssistant:
-    return RecordingAssistant(quick_assistant)
+def recording(quick_assistant, tmp_path) -> Iterator[RecordingAssistant]:
+    store = Store(tmp_path / "askdesk.db")  # the database the `running` bot uses
+    yield RecordingAssistant(quick_assistant, store=store)
+    store.close()
 
 
 @pytest.fixture

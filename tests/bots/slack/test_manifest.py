@@ -15,9 +15,12 @@ def test_manifest_scopes_events_and_command():
     manifest = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
     assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == sorted([
         "app_mentions:read", "chat:write", "im:history", "im:read", "reactions:write",
-        "channels:history", "groups:history", "commands",
+        "channels:history", "groups:history", "commands", "users:read",
     ])
-    assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_mention", "message.im"]
-    assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/ask"]
+    assert manifest["settings"]["event_subscriptions"]["bot_events"] == [
+        "app_mention", "message.im", "message.channels", "message.groups",
+    ]
+    assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/ask", "/askdesk"]
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True  # the buttons
     assert manifest["settings"]["socket_mode_enabled"] is True
     assert manifest["features"]["app_home"]["messages_tab_enabled"] is True  # DMs need the Messages tab

@@ -1,0 +1,187 @@
+"""Block Kit layouts: answers with 👍/👎 and "Talk to a person", related articles, support-channel posts.
+
+Pure functions (no I/O), so they are tested without Slack. Every label a customer sees
+comes from :func:`core.language.phrase` in the answer's language; the support channel is
+written for the team in English.
+
+A button must find its conversation again when it is clicked (possibly after a restart),
+so its ``value`` carries a :class:`ConversationRef` as compact JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bots.slack.events import ASK_THREAD_PREFIX, reply_target
+from bots.slack.render import escape, link, split_mrkdwn
+from core.language import phrase
+from core.messages import Answer
+from core.store import Escalation
+
+ACTION_UP = "askdesk_feedback_up"
+ACTION_DOWN = "askdesk_feedback_down"
+ACTION_PERSON = "askdesk_talk_to_person"
+ACTION_CLOSE = "askdesk_close_escalation"
+FEEDBACK_BLOCK = "askdesk_feedback"
+#: Slack's limit for the text of one section block.
+SECTION_LIMIT = 3000
+#: Of an escalation's transcript, what the support post shows (the rest is in the database).
+TRANSCRIPT_LIMIT = 2500
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRef:
+    """A customer's conversation as the core stores it, and which answer a button belongs to."""
+
+    conversation_id: str  # as in IncomingMessage: ``team:channel``
+    thread_id: str | None = None  # a thread ts, ``ask:USER`` for /ask, None for a DM's top level
+    turn_id: int | None = None
+    language: str = "en"
+
+    @property
+    def channel(self) -> str:
+        """Where to write to the customer (a channel id, or a user id: Slack opens the DM)."""
+        return reply_target(self.conversation_id, self.thread_id)[0]
+
+    @property
+    def thread_ts(self) -> str | None:
+        return reply_target(self.conversation_id, self.thread_id)[1]
+
+    def to_value(self) -> str:
+        data = {"c": self.conversation_id, "th": self.thread_id or "", "t": self.turn_id, "l": self.language}
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_value(cls, value: str | None) -> ConversationRef | None:
+        """The ref a button carried, or None for a value this version did not write."""
+        try:
+            data = json.loads(value or "")
+            turn = data.get("t")
+            return cls(
+                conversation_id=str(data["c"]), thread_id=str(data.get("th") or "") or None,
+                turn_id=int(turn) if turn is not None else None, language=str(data.get("l") or "en"),
+            )
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None
+
+
+def sections(mrkdwn: str) -> list[dict[str, Any]]:
+    """mrkdwn as section blocks of at most Slack's 3,000 characters each."""
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": piece}} for piece in split_mrkdwn(mrkdwn, SECTION_LIMIT) if piece]
+
+
+def _button(action_id: str, label: str, value: str, style: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {"type": "button", "action_id": action_id, "value": value,
+                              "text": {"type": "plain_text", "text": label, "emoji": True}}
+    if style:
+        button["style"] = style
+    return button
+
+
+def person_button(ref: ConversationRef) -> dict[str, Any]:
+    return _button(ACTION_PERSON, phrase("talk_to_person", ref.language), ref.to_value())
+
+
+def related_block(answer: Answer) -> dict[str, Any] | None:
+    """Related articles as links under their label; None when there are none."""
+    if not answer.related:
+        return None
+    lines = [f"*{escape(phrase('related', answer.language))}*"]
+    lines += [f"• {link(c.url, c.label)}" if c.url else f"• {escape(c.label)}" for c in answer.related]
+    return {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}}
+
+
+def feedback_block(ref: ConversationRef, offer_person: bool = False) -> dict[str, Any]:
+    """👍 / 👎 (and "Talk to a person" after a refusal); each button's value carries the ref."""
+    value = ref.to_value()
+    elements = [_button(ACTION_UP, "👍", value), _button(ACTION_DOWN, "👎", value)]
+    if offer_person:
+        elements.append(person_button(ref))
+    return {"type": "actions", "block_id": FEEDBACK_BLOCK, "elements": elements}
+
+
+def answer_footer(answer: Answer, ref: ConversationRef) -> list[dict[str, Any]]:
+    """What follows an answer's text: related articles, then the buttons (when the turn was stored)."""
+    blocks: list[dict[str, Any]] = []
+    related = related_block(answer)
+    if related:
+        blocks.append(related)
+    if ref.turn_id is not None:
+        blocks.append(feedback_block(ref, offer_person=answer.offers_person))
+    elif answer.offers_person:
+        blocks.append({"type": "actions", "block_id": FEEDBACK_BLOCK, "elements": [person_button(ref)]})
+    return blocks
+
+
+def answer_blocks(text: str, footer: Iterable[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    return sections(text) + list(footer)
+
+
+def feedback_ack(ref: ConversationRef, positive: bool) -> tuple[str, list[dict[str, Any]]]:
+    """The ephemeral reply to a click: thanks, or (after 👎) an apology with "Talk to a person"."""
+    if positive:
+        text = phrase("feedback_thanks", ref.language)
+        return text, [{"type": "context", "elements": [{"type": "mrkdwn", "text": escape(text)}]}]
+    text = phrase("feedback_sorry", ref.language)
+    return text, [
+        {"type": "section", "text": {"type": "mrkdwn", "text": escape(text)}},
+        {"type": "actions", "block_id": FEEDBACK_BLOCK, "elements": [person_button(ref)]},
+    ]
+
+
+def customer_place(escalation: Escalation) -> str:
+    """Where the customer is, as mrkdwn for the support team."""
+    channel = escalation.conversation_id.rsplit(":", 1)[-1]
+    if (escalation.thread_id or "").startswith(ASK_THREAD_PREFIX):
+        return f"`/ask` in <#{channel}> (replies go to their DM with askdesk)"
+    if channel.startswith("D"):
+        return "a direct message"
+    return f"<#{channel}>"
+
+
+def support_blocks(escalation: Escalation, closed_by: str | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """The post in the support channel: who asked what, where, the transcript, and a Close button."""
+    who = f"<@{escalation.user_id}>" if escalation.user_id else escape(escalation.user_name or "a customer")
+    headline = f"Escalation #{escalation.id}: {who} asked for a person in {customer_place(escalation)}"
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline}*"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "*Question*\n>" + escape(escalation.question).replace("\n", "\n>")[:SECTION_LIMIT - 20]}},
+    ]
+    transcript = escalation.transcript.strip()
+    if transcript:
+        if len(transcript) > TRANSCRIPT_LIMIT:
+            transcript = "…" + transcript[-TRANSCRIPT_LIMIT:]
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Transcript*\n```\n{escape(transcript)}\n```"}})
+    if closed_by is None:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
+                       "Reply in this thread: every reply is relayed to the customer. Close it when you are done "
+                       f"(button, or `/askdesk close {escalation.id}`)."}]})
+        blocks.append({"type": "actions", "block_id": f"askdesk_escalation_{escalation.id}",
+                       "elements": [_button(ACTION_CLOSE, "Close", str(escalation.id), style="danger")]})
+    else:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f":white_check_mark: Closed by <@{closed_by}>"}]})
+    return headline, blocks
+
+
+def block_texts(blocks: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The mrkdwn/plain texts inside blocks (sections, contexts, buttons) — for tests and logs."""
+    texts: list[str] = []
+    for block in blocks:
+        if isinstance(block.get("text"), Mapping):
+            texts.append(str(block["text"].get("text", "")))
+        for element in block.get("elements") or ():
+            if isinstance(element.get("text"), Mapping):
+                texts.append(str(element["text"].get("text", "")))
+            elif isinstance(element.get("text"), str):
+                texts.append(element["text"])
+    return texts
+
+
+__all__ = [
+    "ACTION_CLOSE", "ACTION_DOWN", "ACTION_PERSON", "ACTION_UP", "FEEDBACK_BLOCK", "ConversationRef",
+    "answer_blocks", "answer_footer", "block_texts", "feedback_ack", "feedback_block", "related_block",
+    "sections", "support_blocks",
+]
