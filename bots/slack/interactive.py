@@ -25,7 +25,7 @@ from bots.slack.blocks import ACTION_UP, ConversationRef, feedback_ack, support_
 from bots.slack.events import ASK_THREAD_PREFIX, PLATFORM, reply_target, skip_reason
 from bots.slack.render import escape, to_plain
 from core.handoff import HandoffDesk
-from core.language import asks_for_person, detect_language, phrase
+from core.language import detect_language, phrase
 from core.learning import teach
 from core.messages import IncomingMessage
 from core.store import Escalation
@@ -169,8 +169,8 @@ class Interactions:
             user_id=user_id, user_name=user_name or await self._user_name(user_id),
         )
         async with self.escalation_lock:  # two clicks at once must not post twice
-            question = await self._db(self._escalation_question, message, ref.turn_id)
-            escalation = await self._db(self.desk.open, message, question, ref.turn_id)
+            # The desk picks the real question when the turn itself was "talk to a human".
+            escalation = await self._db(self.desk.open, message, None, ref.turn_id)
             if escalation.support_ref:
                 log.info("slack: escalation #%s already with the support team", escalation.id)
                 return True
@@ -184,20 +184,6 @@ class Interactions:
             await self._db(self.desk.posted, escalation, f"{posted['channel']}:{posted['ts']}")
         log.info("slack: escalation #%s posted to the support channel", escalation.id)
         return True
-
-    def _escalation_question(self, message: IncomingMessage, turn_id: int | None) -> str | None:
-        """The question the customer needs help with: not "talk to a human" itself, but what came before.
-
-        Runs on the store thread. None lets the desk take the turn's question.
-        """
-        turn = self.store.turn(turn_id) if turn_id else None
-        if turn is not None and not asks_for_person(turn.question):
-            return None
-        conversation = self.store.conversation(message.platform, message.conversation_id, message.thread_id)
-        for earlier in reversed(self.store.recent_turns(conversation, 6)):
-            if earlier.id != turn_id and not asks_for_person(earlier.question):
-                return earlier.question
-        return turn.question if turn else (message.text or None)
 
     async def _relay_agent_reply(self, event: dict[str, Any]) -> None:
         """A support agent wrote in an escalation's thread: relay it to the customer."""

@@ -105,7 +105,8 @@ class IncrementalDecoder:
         return delta
 
     def flush(self) -> str:
-        text = self._text()
+        """What is left at the end; a character cut off by the token limit is dropped, not shown as �."""
+        text = self._text().rstrip("\ufffd")
         if text.startswith(self.emitted) and len(text) > len(self.emitted):
             delta, self.emitted = text[len(self.emitted):], text
             return delta
