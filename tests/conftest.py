@@ -36,6 +36,14 @@ def make_settings(**overrides):
         os.environ.update(saved)
 
 
+def write_kb(folder: Path, articles: dict[str, str]) -> Path:
+    """A small knowledge base made in a test: file name → text."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in articles.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def sample_index(tmp_path_factory) -> Path:
     from core.retrieval.build import build_index

@@ -161,20 +161,11 @@ def split_markdown(text: str, limit: int = MESSAGE_LIMIT, source_limit: int | No
     return chunks
 
 
-def sources(answer: Answer, language: str) -> Chunk | None:
-    """The answer's citations as a numbered list of links (titles escaped).
-
-    Two passages of one article are one line ("[1, 2] Title"), not the same link twice."""
-    if not answer.citations:
-        return None
-    grouped: dict[tuple[str, str | None], list[int]] = {}
-    for c in answer.citations:
-        grouped.setdefault((c.label, c.url), []).append(c.number)
-    label = phrase("sources", language)
+def _link_list(label: str, items: list[tuple[str, str, str | None]]) -> Chunk:
+    """A bold label, then one line per (marker, title, url): a link when the URL is safe."""
     html_lines = [f"<b>{escape(label)}</b>"]
     plain_lines = [f"{label}:"]
-    for (title, url), numbers in grouped.items():
-        marker = "[" + ", ".join(str(n) for n in numbers) + "]"
+    for marker, title, url in items:
         if url and _SAFE_URL.match(url):
             html_lines.append(f'{marker} <a href="{html.escape(url, quote=True)}">{escape(title)}</a>')
             plain_lines.append(f"{marker} {title} — {url}")
@@ -184,21 +175,24 @@ def sources(answer: Answer, language: str) -> Chunk | None:
     return Chunk("\n".join(html_lines), "\n".join(plain_lines))
 
 
+def sources(answer: Answer, language: str) -> Chunk | None:
+    """The answer's citations as a numbered list of links (titles escaped).
+
+    Two passages of one article are one line ("[1, 2] Title"), not the same link twice."""
+    if not answer.citations:
+        return None
+    grouped: dict[tuple[str, str | None], list[int]] = {}
+    for c in answer.citations:
+        grouped.setdefault((c.label, c.url), []).append(c.number)
+    items = [("[" + ", ".join(str(n) for n in numbers) + "]", title, url) for (title, url), numbers in grouped.items()]
+    return _link_list(phrase("sources", language), items)
+
+
 def related(answer: Answer, language: str) -> Chunk | None:
     """Articles the core found relevant but did not cite, as links under "Related articles"."""
     if not answer.related:
         return None
-    label = phrase("related", language)
-    html_lines = [f"<b>{escape(label)}</b>"]
-    plain_lines = [f"{label}:"]
-    for c in answer.related:
-        if c.url and _SAFE_URL.match(c.url):
-            html_lines.append(f'• <a href="{html.escape(c.url, quote=True)}">{escape(c.label)}</a>')
-            plain_lines.append(f"• {c.label} — {c.url}")
-        else:
-            html_lines.append(f"• {escape(c.label)}")
-            plain_lines.append(f"• {c.label}")
-    return Chunk("\n".join(html_lines), "\n".join(plain_lines))
+    return _link_list(phrase("related", language), [("•", c.label, c.url) for c in answer.related])
 
 
 def render_answer(answer: Answer, language: str, limit: int = MESSAGE_LIMIT) -> list[Chunk]:

@@ -16,7 +16,7 @@ from core.retrieval.index import ScoredPassage
 from core.retrieval.lexical import tokenize
 from core.retrieval.loader import load_knowledge_base
 from core.retrieval.retriever import Retriever
-from tests.conftest import EVAL_DATA, make_settings
+from tests.conftest import EVAL_DATA, make_settings, write_kb
 
 ARTICLES = {
     "returns.md": "## Window\nReturn items within 30 days of delivery.",
@@ -38,11 +38,7 @@ FAQ = [
 
 @pytest.fixture()
 def kb(tmp_path):
-    folder = tmp_path / "kb"
-    folder.mkdir()
-    for name, text in ARTICLES.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return folder
+    return write_kb(tmp_path / "kb", ARTICLES)
 
 
 def _chinese_rows(path):

@@ -14,7 +14,7 @@ from core.retrieval.build import build_index
 from core.retrieval.embedder import Embedder
 from core.retrieval.index import VectorIndex
 from core.retrieval.retriever import Retriever
-from tests.conftest import make_settings
+from tests.conftest import make_settings, write_kb
 
 ARTICLES = {
     "returns.md": "---\ntitle: Returns\nurl: https://h.example/returns\n---\n## Window\nReturn items within 30 days of delivery.",
@@ -25,11 +25,7 @@ ARTICLES = {
 
 @pytest.fixture()
 def kb(tmp_path):
-    folder = tmp_path / "kb"
-    folder.mkdir()
-    for name, text in ARTICLES.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return folder
+    return write_kb(tmp_path / "kb", ARTICLES)
 
 
 @pytest.fixture()
