@@ -55,7 +55,7 @@ class SlackSettings(BaseSettings):
         if not token:
             raise ConfigError(
                 "SLACK_BOT_TOKEN is not set. Copy the Bot User OAuth Token (xoxb-…) from your Slack app's "
-                "'OAuth & Permissions' page into the environment or .env (see "Run on Slack" in README.md)."
+                "'OAuth & Permissions' page into the environment or .env (see 'Run on Slack' in README.md)."
             )
         if not token.startswith("xoxb-"):
             raise ConfigError(
