@@ -20,7 +20,7 @@ from core.config import Settings
 from core.errors import InvalidMessageError
 from core.generation.base import Generator
 from core.generation.factory import create_generator
-from core.generation.prompt import INSTRUCTIONS, build_messages
+from core.generation.prompt import INSTRUCTIONS, build_messages, resolve_layout
 from core.generation.verification import extractive_answer, supported_prefix
 from core.language import asks_for_person, detect_language, phrase
 from core.memory import is_follow_up, search_in_context
@@ -147,7 +147,7 @@ class Assistant:
         passages = [h.passage for h in top]
         # Earlier questions reach the prompt only for a follow-up; otherwise they distract a small model.
         context = history[-PROMPT_HISTORY_TURNS:] if is_follow_up(question) else []
-        messages = build_messages(question, passages, context, language)
+        messages = build_messages(question, passages, context, language, layout=resolve_layout(self.settings))
         parts: list[str] = []
         for delta in self.generator.stream(messages, self.settings.max_new_tokens):
             parts.append(delta)

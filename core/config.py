@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     )
     intent_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Minimum classifier probability to report an intent.")
     reranker_model: str = Field("", description="Optional cross-encoder (id or path) that reorders the top passages.")
+    prompt_layout: Literal["auto", "numbered", "plain"] = Field(
+        "auto", description="Passages as 'Passage [n]' with citation request, or 'Article:' blocks; auto = plain for the bundled model."
+    )
     top_k: int = Field(3, ge=1, le=20, description="Passages given to the generator.")
     threshold: float = Field(0.35, ge=-1.0, le=1.0, description="Minimum retrieval score to answer.")
     related_threshold: float = Field(0.5, ge=-1.0, le=1.0, description="Minimum score to suggest a related article.")

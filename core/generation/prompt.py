@@ -1,17 +1,25 @@
-"""Grounded prompts: the retrieved passages numbered [1]..[k], the question, and the rules.
+"""Grounded prompts: the retrieved passages, the question, and the rule to answer only from them.
 
-Layout matters for small models. Measured with the bundled SmolLM2-135M-Instruct on 20
-sample questions (share of answers passing verification): passages in the *system*
-prompt 7/20 (it invents specifics: "1.5%", order codes); passages in the user turn, then
-the rule, then the question last 9/20 — and most of its failures were the model going on
-with the list ("Passage [4] …") instead of answering, which the backend now prevents by
-never generating the word that labels passages (:data:`PASSAGE_LABEL`).
+Two layouts, both with the passages in the user turn before the question:
+
+* ``numbered`` — passages labelled ``Passage [1] (title)`` … ``[k]`` and the model asked to cite
+  them like ``[1]``. What capable instruct models follow best.
+* ``plain`` — passages labelled ``Article: title``, no numbers, no citation request.
+
+Measured with the bundled SmolLM2-135M-Instruct on 20 sample questions (answers passing
+verification): passages in the system prompt 7/20 (it invents specifics: "1.5 %", order
+codes); numbered in the user turn 4/20 — it continues the numbered list ("Passage [4] (…",
+"[2]: …") instead of answering; plain 7/20 to 11/20. So ``auto`` picks ``plain`` for the
+bundled model and ``numbered`` for any other. Either way the generator is never allowed to
+write the label words (:data:`BANNED_WORDS`), and the answer's citations are decided by
+verification against the real retrieved passages, numbered [1]..[k] in retrieval order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from core.config import BUNDLED_GENERATOR, Settings
 from core.generation.base import ChatMessage
 from core.messages import HistoryTurn
 from core.retrieval.passages import Passage
@@ -19,24 +27,40 @@ from core.retrieval.passages import Passage
 SYSTEM = "You are a helpful customer support assistant. If the passages do not contain the answer, say you don't know."
 SYSTEM_ZH = "你是乐于助人的客服助手。段落里没有答案时，就说不知道。"
 
-LAYOUTS = ("user", "system")
-#: Labels each passage in the prompt; generators are told never to produce it, so a small
-#: model cannot drift into inventing "Passage [4]" instead of answering.
+#: Labels of the passages in the two layouts.
 PASSAGE_LABEL = "Passage"
-#: Words a generator must never produce (singular and plural tokenise differently).
-BANNED_WORDS = (PASSAGE_LABEL, f"{PASSAGE_LABEL}s")
-RULE = "Using only the passages above, answer the question in one or two sentences and cite the passage number like [1]."
-RULE_ZH = "只根据上面的段落，用一两句话回答问题，并用 [1] 这样的编号注明出处。"
+ARTICLE_LABEL = "Article"
+#: Words a generator must never produce: copying a label means copying the prompt instead of
+#: answering (singular and plural tokenise differently, so both are listed).
+BANNED_WORDS = (PASSAGE_LABEL, f"{PASSAGE_LABEL}s", ARTICLE_LABEL, f"{ARTICLE_LABEL}s")
+RULES = {
+    ("numbered", "en"): "Using only the passages above, answer the question in one or two sentences and cite the passage number like [1].",
+    ("numbered", "zh"): "只根据上面的段落，用一两句话回答问题，并用 [1] 这样的编号注明出处。",
+    ("plain", "en"): "Using only the articles above, answer in one or two sentences.",
+    ("plain", "zh"): "只根据上面的文章，用一两句话回答。",
+}
 #: Everything the model is told; an answer that echoes it is degenerate.
-INSTRUCTIONS = " ".join((SYSTEM, RULE))
+INSTRUCTIONS = " ".join((SYSTEM, *(rule for (_, lang), rule in RULES.items() if lang == "en")))
+LAYOUTS = ("numbered", "plain")
 
 
-def format_passages(passages: Sequence[Passage], max_chars: int = 700) -> str:
+def resolve_layout(settings: Settings) -> str:
+    if settings.prompt_layout != "auto":
+        return settings.prompt_layout
+    bundled = settings.generator_backend == "transformers" and settings.generator_model == BUNDLED_GENERATOR
+    return "plain" if bundled else "numbered"
+
+
+def _clip(text: str, max_chars: int) -> str:
+    return text if len(text) <= max_chars else text[:max_chars].rsplit(" ", 1)[0] + " …"
+
+
+def format_passages(passages: Sequence[Passage], layout: str = "numbered", max_chars: int = 700) -> str:
     blocks = []
     for n, p in enumerate(passages, start=1):
-        text = p.text if len(p.text) <= max_chars else p.text[:max_chars].rsplit(" ", 1)[0] + " …"
         heading = " > ".join((p.title, *p.headings))
-        blocks.append(f"{PASSAGE_LABEL} [{n}] ({heading}):\n{text}")
+        label = f"{PASSAGE_LABEL} [{n}] ({heading})" if layout == "numbered" else f"{ARTICLE_LABEL}: {heading}"
+        blocks.append(f"{label}:\n{_clip(p.text, max_chars)}" if layout == "numbered" else f"{label}\n{_clip(p.text, max_chars)}")
     return "\n\n".join(blocks)
 
 
@@ -45,23 +69,19 @@ def build_messages(
     passages: Sequence[Passage],
     history: Sequence[HistoryTurn] = (),
     language: str = "en",
-    layout: str = "user",
+    layout: str = "numbered",
 ) -> list[ChatMessage]:
-    """Chat messages for a grounded answer; ``history`` is kept short by the caller."""
+    """Chat messages for a grounded answer; ``history`` (earlier turns) is kept short by the caller."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown prompt layout {layout!r}; choose from {LAYOUTS}")
     system = SYSTEM_ZH if language == "zh" else SYSTEM
-    context = format_passages(passages)
-    messages: list[ChatMessage] = []
-    if layout == "system":
-        messages.append({"role": "system", "content": f"{system}\n\nPassages:\n{context}"})
-    else:
-        messages.append({"role": "system", "content": system})
+    rule = RULES[(layout, "zh" if language == "zh" else "en")]
+    context = format_passages(passages, layout)
     earlier = earlier_questions(history, language)
-    if layout == "system":
-        messages.append({"role": "user", "content": f"{earlier}{question}"})
-    else:
-        rule = RULE_ZH if language == "zh" else RULE
-        messages.append({"role": "user", "content": f"{context}\n\n{rule}\n{earlier}Question: {question}"})
-    return messages
+    return [
+        {"role": "system", "content": system},
+        {"role": "user", "content": f"{context}\n\n{rule}\n{earlier}Question: {question}"},
+    ]
 
 
 def earlier_questions(history: Sequence[HistoryTurn], language: str = "en") -> str:

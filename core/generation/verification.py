@@ -133,7 +133,9 @@ def _evidence_has(kind: str, value: str, evidence_lower: str, evidence_numbers: 
 
 _META = re.compile(r"\bpassages?\b|段落", re.I)
 # "[2] (Title…" or "Passphrase [4] (Title…": the model copying the prompt's passage headers.
-_HEADER_COPY = re.compile(r"(^|\n)\s*\w*\s*\[\d{1,2}\]\s*\(")
+_HEADER_COPY = re.compile(
+    r"(^|\n)\s*\w*\s*\[\d{1,2}\]\s*[(:]|(^|\n|[.!?]\s+)(Question|Article|Passage)\s*(\[\d{1,2}\])?\s*:", re.I
+)
 # Questions that ask for an amount, a duration or a time are answered with a number.
 _ASKS_FOR_NUMBER = re.compile(r"\bhow (long|much|many|soon|quickly|fast)\b|\bwhat time\b|多久|多长时间|多少|几天|何时", re.I)
 
@@ -179,7 +181,7 @@ def verify_answer(
 
     texts = [f"{p.title}\n{' '.join(p.headings)}\n{p.text}" for p in passages]
     token_sets = [set(content_tokens(t)) for t in texts]
-    answer_tokens = content_tokens(CITATION.sub(" ", answer))
+    answer_tokens = content_tokens(_LIST_MARKER.sub(" ", CITATION.sub(" ", answer)))
 
     # Which passages the answer stands on: its own markers, else the ones it overlaps most.
     cited = sorted(set(markers))
@@ -221,7 +223,7 @@ def verify_answer(
         hit += covered
         if covered / len(tokens) < 0.5:
             weak.append(sentence)
-    if total == 0 and not set(answer_tokens) - asked:
+    if not set(answer_tokens) - asked:
         return Verdict(False, "only restates the question", cited=sorted(cited))
     support = hit / total if total else 1.0
     if weak or support < min_support:

@@ -145,3 +145,28 @@ def test_prompt_carries_earlier_questions_not_answers():
 def test_copied_passage_headers_are_not_an_answer(answer):
     verdict = verify_answer(answer, PASSAGES)
     assert not verdict.ok and "headers" in verdict.reason
+
+
+@pytest.mark.parametrize("answer", ["Question: How do I return an item?", "Article: Return window. Items within 30 days."])
+def test_copied_prompt_labels_are_not_an_answer(answer):
+    assert not verify_answer(answer, PASSAGES, "How do I return an item?").ok
+
+
+def test_restating_the_question_in_other_words_order_is_rejected():
+    verdict = verify_answer("Can I return items within the window?", PASSAGES, "How do I return items within the window?")
+    assert not verdict.ok and "restates" in verdict.reason
+
+
+def test_prompt_layouts():
+    from core.generation.prompt import build_messages, resolve_layout
+    from tests.conftest import make_settings
+
+    numbered = build_messages("How long?", PASSAGES, layout="numbered")[-1]["content"]
+    plain = build_messages("How long?", PASSAGES, layout="plain")[-1]["content"]
+    assert "Passage [1] (Return window)" in numbered and "Passage [2]" in numbered and "[1]" in numbered
+    assert "Article: Return window" in plain and "[1]" not in plain
+    assert numbered.rstrip().endswith("Question: How long?") and plain.rstrip().endswith("Question: How long?")
+    assert resolve_layout(make_settings()) == "plain"  # the bundled 135M model follows it better
+    assert resolve_layout(make_settings(generator_model="Qwen/Qwen2.5-1.5B-Instruct")) == "numbered"
+    assert resolve_layout(make_settings(generator_backend="openai")) == "numbered"
+    assert resolve_layout(make_settings(prompt_layout="numbered")) == "numbered"
