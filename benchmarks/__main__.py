@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ["calibrate", "generation_quality", "generation_speed", "retrieval_banking77", "slack_latency"]
+ALL = ["calibrate", "generation_quality", "generation_speed", "retrieval_banking77", "retrieval_scale", "slack_latency"]
 
 
 def main(argv: list[str]) -> int:

@@ -49,6 +49,16 @@ class Settings(BaseSettings):
     prompt_layout: Literal["auto", "numbered", "plain"] = Field(
         "auto", description="Passages as 'Passage [n]' with citation request, or 'Article:' blocks; auto = plain for the bundled model."
     )
+    index_type: Literal["auto", "flat", "ivf", "hnsw"] = Field(
+        "auto", description="FAISS index kind; 'auto' = exact flat below approx_min_passages, approximate (IVF) at or above."
+    )
+    approx_min_passages: int = Field(
+        100_000, ge=1, description="Passage count from which index_type=auto builds an approximate index."
+    )
+    ivf_nprobe: int = Field(16, ge=1, description="IVF index: lists searched per query (higher: better recall, slower).")
+    hnsw_ef_search: int = Field(
+        64, ge=1, description="HNSW index: candidate list size per query (higher: better recall, slower)."
+    )
     top_k: int = Field(3, ge=1, le=20, description="Passages given to the generator.")
     threshold: float = Field(0.35, ge=-1.0, le=1.0, description="Minimum retrieval score to answer.")
     related_threshold: float = Field(0.5, ge=-1.0, le=1.0, description="Minimum score to suggest a related article.")

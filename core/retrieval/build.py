@@ -31,7 +31,7 @@ from core.devices import resolve_device
 from core.errors import IndexUnusableError
 from core.retrieval.classifier import train_for_passages
 from core.retrieval.embedder import embedder_for, embedding_identity
-from core.retrieval.index import VectorIndex
+from core.retrieval.index import VectorIndex, index_bytes, index_config_from_settings
 from core.retrieval.lexical import LEXICAL_VERSION, LexicalIndex, lexical_text
 from core.retrieval.loader import FileProblem, load_knowledge_base
 
@@ -52,6 +52,8 @@ class BuildReport:
     intents: int = 0  # labels the intent classifier was trained on (0: no classifier)
     up_to_date: bool = False
     problems: list[FileProblem] = field(default_factory=list)
+    index_kind: str = ""  # flat, ivf or hnsw
+    index_bytes: int = 0  # index.faiss + vectors.npy on disk
 
     def summary(self) -> str:
         state = "already up to date" if self.up_to_date else "built"
@@ -59,6 +61,7 @@ class BuildReport:
             f"Index {state} at {self.index_dir}: {self.files} files, {self.passages} passages "
             f"({self.new} new, {self.unchanged} unchanged, {self.removed} removed)"
             + (f", intent classifier over {self.intents} intents" if self.intents else "")
+            + (f", index {self.index_kind}, {self.index_bytes / 1e6:.1f} MB" if self.index_kind else "")
             + f" in {self.seconds:.1f}s"
         )
 
@@ -131,8 +134,11 @@ def build_index(
         report.removed = sum(1 for p in previous.passages if p.content_hash not in kept)
         same_passages = [p.to_dict() for p in previous.passages] == [p.to_dict() for p in loaded.passages]
         same_recipe = all(previous.meta.get(key) == value for key, value in _recipe(settings).items())
-        if not todo and same_passages and same_recipe:
+        wanted = index_config_from_settings(settings, len(loaded.passages))
+        same_index = all(previous.index_config.get(key) == value for key, value in wanted.items())
+        if not todo and same_passages and same_recipe and same_index:
             report.up_to_date = True
+            report.index_kind, report.index_bytes = previous.kind, index_bytes(index_dir)
             report.seconds = time.perf_counter() - started
             return report
 
@@ -169,7 +175,10 @@ def build_index(
         lexical.save(new_dir)
         if classifier is not None:
             classifier.save(new_dir)
-        VectorIndex(loaded.passages, vectors, model, meta).save(new_dir)  # writes the manifest last
+        config = index_config_from_settings(settings, len(loaded.passages))
+        built = VectorIndex(loaded.passages, vectors, model, meta, index_config=config)
+        built.save(new_dir)  # writes the manifest last
+        report.index_kind, report.index_bytes = built.kind, index_bytes(new_dir)
         _swap_in(new_dir, index_dir)
     except BaseException:
         shutil.rmtree(new_dir, ignore_errors=True)

@@ -117,14 +117,13 @@ class SearchIndex:
             return RetrievalResult([], language, dense_supported)
         depth = min(n, max(depth or 0, 10 * k, 100))
         qv = np.asarray(query_vector, dtype=np.float32).reshape(-1)
-        dense = self.vectors.vectors @ qv  # exact cosine of every passage (flat index)
+        dense = DenseScores(self.vectors, qv)
         tokens = tokenize(query)
 
         rankings: list[list[int]] = []
         weights: list[float] = []
         if mode in ("hybrid", "dense"):
-            top = np.argpartition(-dense, depth - 1)[:depth] if depth < n else np.arange(n)
-            rankings.append([int(r) for r in top[np.argsort(-dense[top], kind="stable")]])
+            rankings.append(dense.top(depth))
             weights.append(1.0 if dense_supported or mode == "dense" else UNSUPPORTED_DENSE_WEIGHT)
         if mode in ("hybrid", "lexical"):
             bm25 = self.lexical.scores(tokens)
@@ -168,6 +167,38 @@ class SearchIndex:
             result.intent = prediction.intent
             result.intent_probability = prediction.probability
         return result
+
+
+class DenseScores:
+    """Cosine similarity of passages with one query, computed only where needed.
+
+    With the exact flat index one matrix product scores everything (fast below the
+    approximate-index threshold). With an approximate index (IVF/HNSW, for large knowledge
+    bases) the top candidates come from FAISS, and any other passage that BM25 or the
+    classifier brings in is scored exactly from its stored vector on demand.
+    """
+
+    def __init__(self, vectors: VectorIndex, query_vector: np.ndarray) -> None:
+        self._vectors = vectors
+        self._qv = query_vector
+        self._all = vectors.vectors @ query_vector if vectors.kind == "flat" else None
+        self._known: dict[int, float] = {}
+
+    def top(self, depth: int) -> list[int]:
+        n = len(self._vectors)
+        if self._all is not None:
+            top = np.argpartition(-self._all, depth - 1)[:depth] if depth < n else np.arange(n)
+            return [int(r) for r in top[np.argsort(-self._all[top], kind="stable")]]
+        rows, scores = self._vectors.search_rows(self._qv, depth)
+        self._known.update(zip((int(r) for r in rows), (float(s) for s in scores)))
+        return [int(r) for r in rows]
+
+    def __getitem__(self, row: int) -> float:
+        if self._all is not None:
+            return float(self._all[row])
+        if row not in self._known:
+            self._known[row] = float(self._vectors.vectors[row] @ self._qv)
+        return self._known[row]
 
 
 def rerank(result: RetrievalResult, query: str, cross_encoder) -> RetrievalResult:
