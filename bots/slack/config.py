@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bots.secrets import secret_text
 from core.errors import ConfigError
 
 
@@ -51,7 +52,7 @@ class SlackSettings(BaseSettings):
 
     def require_bot_token(self) -> str:
         """The bot token, or a :class:`ConfigError` that tells the operator where to find it."""
-        token = self.bot_token.get_secret_value().strip() if self.bot_token else ""
+        token = secret_text(self.bot_token)
         if not token:
             raise ConfigError(
                 "SLACK_BOT_TOKEN is not set. Copy the Bot User OAuth Token (xoxb-…) from your Slack app's "
@@ -66,7 +67,7 @@ class SlackSettings(BaseSettings):
 
     def app_token_value(self) -> str | None:
         """The app-level token when Socket Mode is configured, checked for the right kind."""
-        token = self.app_token.get_secret_value().strip() if self.app_token else ""
+        token = secret_text(self.app_token)
         if not token:
             return None
         if not token.startswith("xapp-"):
@@ -77,7 +78,7 @@ class SlackSettings(BaseSettings):
         return token
 
     def require_signing_secret(self) -> str:
-        secret = self.signing_secret.get_secret_value().strip() if self.signing_secret else ""
+        secret = secret_text(self.signing_secret)
         if not secret:
             raise ConfigError(
                 "SLACK_SIGNING_SECRET is not set; HTTP mode needs it to verify that requests come from Slack. "

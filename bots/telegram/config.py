@@ -11,6 +11,7 @@ import re
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bots.secrets import secret_text
 from core.errors import ConfigError
 
 # "<bot id>:<secret>" as issued by @BotFather; anything else cannot form a valid API URL.
@@ -37,7 +38,7 @@ class TelegramSettings(BaseSettings):
 
     def token(self) -> str:
         """The bot token, or :class:`ConfigError` saying where to get one."""
-        value = self.bot_token.get_secret_value().strip() if self.bot_token else ""
+        value = secret_text(self.bot_token)
         if not value:
             raise ConfigError(
                 "TELEGRAM_BOT_TOKEN is not set. Create a bot with @BotFather in Telegram (/newbot), "
@@ -52,7 +53,7 @@ class TelegramSettings(BaseSettings):
 
     def webhook_secret_token(self) -> str:
         """The webhook secret (required in webhook mode so forged updates are refused)."""
-        value = self.webhook_secret.get_secret_value().strip() if self.webhook_secret else ""
+        value = secret_text(self.webhook_secret)
         if not value:
             raise ConfigError(
                 "Webhook mode needs TELEGRAM_WEBHOOK_SECRET: a random string Telegram sends with every "
