@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import json
 import os
 import tempfile
@@ -22,20 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "slack_latency.json"
-
-
-def _percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100); fine for a few dozen samples."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
+from benchmarks.common import ROOT, percentile, sample_questions, save
 
 
 def _questions() -> list[str]:
-    with open(ROOT / "benchmarks" / "data" / "sample_questions.csv", encoding="utf-8") as fh:
-        return [row["question"] for row in csv.DictReader(fh)]
+    return [question for question, _ in sample_questions()]
 
 
 async def _measure(n: int, max_new_tokens: int, workdir: Path) -> dict[str, Any]:
@@ -104,8 +94,8 @@ async def _measure(n: int, max_new_tokens: int, workdir: Path) -> dict[str, Any]
         "n": n,
         "max_new_tokens": max_new_tokens,
         "non_200": sum(1 for *_, status in sent if status != 200),
-        "ack_ms": {"p50": round(_percentile(ack, 50), 1), "p99": round(_percentile(ack, 99), 1), "max": round(max(ack), 1)},
-        "answer_s": {"p50": round(_percentile(answer, 50), 2), "p99": round(_percentile(answer, 99), 2), "max": round(max(answer), 2)},
+        "ack_ms": {"p50": round(percentile(ack, 50), 1), "p99": round(percentile(ack, 99), 1), "max": round(max(ack), 1)},
+        "answer_s": {"p50": round(percentile(answer, 50), 2), "p99": round(percentile(answer, 99), 2), "max": round(max(answer), 2)},
         "wall_s": round(wall, 2),
         "answers_per_s": round(n / wall, 2),
         "chat_post_message": len(fake.calls_to("chat.postMessage")),
@@ -147,8 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result = run(args.n, args.max_new_tokens)
     print(table(result))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    save("slack_latency", result)
     return 0
 
 
