@@ -32,7 +32,8 @@ PASSAGE_LABEL = "Passage"
 ARTICLE_LABEL = "Article"
 #: Words a generator must never produce: copying a label means copying the prompt instead of
 #: answering (singular and plural tokenise differently, so both are listed).
-BANNED_WORDS = (PASSAGE_LABEL, f"{PASSAGE_LABEL}s", ARTICLE_LABEL, f"{ARTICLE_LABEL}s")
+QUESTION_LABEL = "Question"
+BANNED_WORDS = (PASSAGE_LABEL, f"{PASSAGE_LABEL}s", ARTICLE_LABEL, f"{ARTICLE_LABEL}s", QUESTION_LABEL, f"{QUESTION_LABEL}s")
 RULES = {
     ("numbered", "en"): "Using only the passages above, answer the question in one or two sentences and cite the passage number like [1].",
     ("numbered", "zh"): "只根据上面的段落，用一两句话回答问题，并用 [1] 这样的编号注明出处。",
@@ -80,7 +81,7 @@ def build_messages(
     earlier = earlier_questions(history, language)
     return [
         {"role": "system", "content": system},
-        {"role": "user", "content": f"{context}\n\n{rule}\n{earlier}Question: {question}"},
+        {"role": "user", "content": f"{context}\n\n{rule}\n{earlier}{QUESTION_LABEL}: {question}"},
     ]
 
 

@@ -137,7 +137,12 @@ _HEADER_COPY = re.compile(
     r"(^|\n)\s*\w*\s*\[\d{1,2}\]\s*[(:]|(^|\n|[.!?]\s+)(Question|Article|Passage)\s*(\[\d{1,2}\])?\s*:", re.I
 )
 # Questions that ask for an amount, a duration or a time are answered with a number.
-_ASKS_FOR_NUMBER = re.compile(r"\bhow (long|much|many|soon|quickly|fast)\b|\bwhat time\b|多久|多长时间|多少|几天|何时", re.I)
+_ASKS_FOR_NUMBER = re.compile(
+    r"\bhow (long|much|many|soon|quickly|fast)\b|\bwhat time\b|\bphone\b|\bnumber to call\b|多久|多长时间|多少|几天|何时|电话", re.I
+)
+# Filler a small model wraps around (or puts instead of) an answer; it says nothing.
+_PREAMBLE = re.compile(r"^\s*(the answer( to (this|the|your) question)?( is)?\s*[:,]?|answer\s*:)\s*", re.I)
+_FILLER = re.compile(r"\b(i'?m|we'?re|i am|we are) (here|happy|glad) to (help|assist)( you)?( with [^.!?]*)?[.!?]?", re.I)
 
 
 def _is_degenerate(answer: str, instructions: str) -> str | None:
@@ -223,7 +228,8 @@ def verify_answer(
         hit += covered
         if covered / len(tokens) < 0.5:
             weak.append(sentence)
-    if not set(answer_tokens) - asked:
+    substance = content_tokens(_FILLER.sub(" ", _PREAMBLE.sub("", _LIST_MARKER.sub(" ", CITATION.sub(" ", answer)))))
+    if not set(substance) - asked:
         return Verdict(False, "only restates the question", cited=sorted(cited))
     support = hit / total if total else 1.0
     if weak or support < min_support:

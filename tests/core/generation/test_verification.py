@@ -170,3 +170,18 @@ def test_prompt_layouts():
     assert resolve_layout(make_settings(generator_model="Qwen/Qwen2.5-1.5B-Instruct")) == "numbered"
     assert resolve_layout(make_settings(generator_backend="openai")) == "numbered"
     assert resolve_layout(make_settings(prompt_layout="numbered")) == "numbered"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["The answer to this is: Which countries do you ship to?", "Which countries do you ship to? I'm here to help.",
+     "We're here to help with orders, shipping and returns."],
+)
+def test_preamble_and_filler_around_the_question_are_not_an_answer(answer):
+    verdict = verify_answer(answer, PASSAGES, "Which countries do you ship to? orders returns")
+    assert not verdict.ok
+
+
+def test_phone_question_needs_a_number():
+    assert not verify_answer("We ship to the United States, Canada and the European Union.", PASSAGES,
+                             "What's your support phone number?").ok
