@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import re
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+#: Chinese characters (CJK unified ideographs, extension A, compatibility ideographs).
+CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+#: A run of them: what jieba segments and what bigram matching works on.
+CJK_RUN = re.compile(CJK_CHAR.pattern + "+")
 _LETTER = re.compile(r"[A-Za-z]")
 
 PHRASES: dict[str, dict[str, str]] = {
@@ -57,7 +60,7 @@ PHRASES: dict[str, dict[str, str]] = {
 
 def detect_language(text: str) -> str:
     """``zh`` when Chinese characters dominate the letters, else ``en``."""
-    cjk = len(_CJK.findall(text))
+    cjk = len(CJK_CHAR.findall(text))
     latin = len(_LETTER.findall(text))
     return "zh" if cjk and cjk * 3 >= latin else "en"
 
@@ -81,4 +84,4 @@ def asks_for_person(text: str) -> bool:
 
 
 def is_cjk(text: str) -> bool:
-    return bool(_CJK.search(text))
+    return bool(CJK_CHAR.search(text))

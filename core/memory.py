@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
+from core.language import CJK_CHAR
 from core.messages import HistoryTurn
 from core.retrieval.hybrid import RetrievalResult
 from core.retrieval.index import ScoredPassage
@@ -18,7 +19,6 @@ from core.retrieval.index import ScoredPassage
 _FOLLOW_UP_START = re.compile(r"^\s*((and|or|but|also|what about|how about|same for|then|so)\b|那|还有|另外|如果是)", re.I)
 _ANAPHORA = re.compile(r"\b(it|its|that|this|those|these|them|they|there|one)\b|它|这个|那个", re.I)
 _WORD = re.compile(r"\w+")
-_CJK = re.compile(r"[\u3400-\u9fff]")
 SHORT_QUESTION_WORDS = 4  # "and gift cards?", "what about Canada"
 SHORT_QUESTION_CJK = 4  # "礼品卡呢？"
 
@@ -31,8 +31,8 @@ def is_follow_up(question: str) -> bool:
     """Starts like a continuation, points back ("it", "that"), or is too short to stand alone."""
     if _FOLLOW_UP_START.search(question) or _ANAPHORA.search(question):
         return True
-    cjk = len(_CJK.findall(question))
-    latin = len(_WORD.findall(_CJK.sub(" ", question)))
+    cjk = len(CJK_CHAR.findall(question))
+    latin = len(_WORD.findall(CJK_CHAR.sub(" ", question)))
     if cjk > latin:
         return cjk <= SHORT_QUESTION_CJK
     return latin <= SHORT_QUESTION_WORDS

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from core.language import is_cjk
+from core.language import CJK_RUN, is_cjk
 from core.retrieval.chunking import split_sentences
 from core.retrieval.passages import Passage
 
@@ -30,7 +30,6 @@ _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _URL = re.compile(r"https?://\S+|www\.\S+", re.I)
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
-_CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 
 NUMBER_WORDS = {
     "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
@@ -75,7 +74,7 @@ def content_tokens(text: str) -> list[str]:
     """Lower-cased, lightly stemmed content words; Chinese as character bigrams."""
     tokens = [_stem(w.lower().strip("'’-")) for w in _WORD.findall(text)]
     tokens = [t for t in tokens if len(t) > 2 and t not in STOPWORDS]
-    for run in _CJK_RUN.findall(text):
+    for run in CJK_RUN.findall(text):
         tokens.extend(run[i : i + 2] for i in range(max(1, len(run) - 1)))
     tokens.extend(_NUMBER.findall(text))
     return tokens

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.retrieval.lexical import _CJK_RUN, _SPLIT, _jieba
+from core.language import CJK_RUN
+from core.retrieval.lexical import _SPLIT, _jieba
 from core.retrieval.passages import Passage
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def analyze(text: str) -> list[str]:
     """Word uni- and bigrams for the linear head (stop words kept: "why" vs "how" matters for intent)."""
     words: list[str] = []
     for part in _SPLIT.split(unicodedata.normalize("NFKC", text).lower()):
-        if _CJK_RUN.fullmatch(part or " "):
+        if CJK_RUN.fullmatch(part or " "):
             words.extend(w for w in _jieba().cut(part) if w.strip())
         elif part:
             words.extend(_WORDS.findall(part))

@@ -30,12 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
+from core.language import CJK_RUN
+
 log = logging.getLogger(__name__)
 
 #: Bumped whenever tokenisation or the indexed text changes; the rebuild then redoes BM25.
 LEXICAL_VERSION = 2
 
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _SPLIT = re.compile(r"([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)")
 
@@ -101,7 +102,7 @@ def tokenize(text: str) -> list[str]:
     for part in _SPLIT.split(text):
         if not part:
             continue
-        if _CJK_RUN.fullmatch(part):
+        if CJK_RUN.fullmatch(part):
             for word in _jieba().cut_for_search(part):
                 word = word.strip()
                 if word and word not in ZH_STOPWORDS:
