@@ -1,7 +1,8 @@
 """The Bolt app: Slack events in, answers out; translation only, the core does the thinking.
 
-Every event is acknowledged at once (Bolt acks before the listener's work, and the
-listener only schedules a task); the answer is produced in the background:
+Every event is acknowledged at once (over HTTP as soon as its signature checks out, see
+:func:`bots.slack.serve.make_web_app`; in Socket Mode Bolt acks before the listener's work,
+and the listener only schedules a task); the answer is produced in the background:
 👀 on the question → placeholder message → ``chat.update`` edits as text streams
 (at most once per ``SLACK_STREAM_INTERVAL``) → the final mrkdwn with sources → 👀 removed.
 
@@ -142,7 +143,8 @@ class SlackBot(Interactions):
         """Run a store call on the store thread (never on the event loop)."""
         return await asyncio.get_running_loop().run_in_executor(self._store_thread, partial(fn, *args))
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run work the bot owns in the background; :meth:`drain` waits for all of it."""
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -186,7 +188,7 @@ class SlackBot(Interactions):
         if event.get("channel_type") == "im":
             self._schedule(event, body, direct=True)
         elif self.is_agent_reply(event):
-            self._spawn(self._relay_agent_reply(event))
+            self.spawn(self._relay_agent_reply(event))
         else:
             log.debug("slack: message in %s channel ignored", event.get("channel_type"))
 
@@ -198,7 +200,7 @@ class SlackBot(Interactions):
         if reason:
             log.debug("slack: %s ignored (%s)", body.get("event_id"), reason)
             return
-        self._spawn(self._answer_event(event, str(body.get("event_id")), direct=direct))
+        self.spawn(self._answer_event(event, str(body.get("event_id")), direct=direct))
 
     async def _on_ask(self, ack: Callable[..., Awaitable[None]], command: dict[str, Any], respond: Callable[..., Awaitable[Any]]) -> None:
         message = command_message(command)
@@ -210,7 +212,7 @@ class SlackBot(Interactions):
             await ack(response_type="in_channel")  # Slack shows the command itself to the channel
         else:
             await ack(text=f">{escape(message.text)}\n{PLACEHOLDER}")
-        self._spawn(self._answer_command(message, respond, language))
+        self.spawn(self._answer_command(message, respond, language))
 
     # ---- answering -------------------------------------------------------------------------
     async def _answer_event(self, event: dict[str, Any], event_id: str, *, direct: bool) -> None:

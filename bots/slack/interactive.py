@@ -65,7 +65,7 @@ class Interactions:
     _names: dict[str, str | None]
     _escalation_lock: asyncio.Lock | None
 
-    def _spawn(self, work: Any) -> None: ...  # pragma: no cover - SlackBot's
+    def spawn(self, work: Any) -> None: ...  # pragma: no cover - SlackBot's
     async def _db(self, fn: Callable[..., T], *args: Any) -> T: ...  # pragma: no cover - SlackBot's
     async def _post_quietly(self, channel: str, thread_ts: str | None, text: str) -> None: ...  # pragma: no cover
 
@@ -105,7 +105,7 @@ class Interactions:
             log.info("slack: feedback click without a turn ignored")
             return
         positive = action.get("action_id") == ACTION_UP
-        self._spawn(self._feedback(ref, str(user), positive, clicked_in(body, ref), body.get("response_url")))
+        self.spawn(self._feedback(ref, str(user), positive, clicked_in(body, ref), body.get("response_url")))
 
     async def _feedback(self, ref: ConversationRef, user: str, positive: bool, place: tuple[str, str | None],
                         response_url: str | None) -> None:
@@ -146,7 +146,7 @@ class Interactions:
         if ref.thread_id and ref.thread_id.startswith(ASK_THREAD_PREFIX):
             # An in-channel /ask answer: whoever clicks is the one to be answered, in their own DM.
             ref = replace(ref, thread_id=f"{ASK_THREAD_PREFIX}{user['id']}")
-        self._spawn(self._handoff_clicked(ref, str(user["id"]), user.get("name") or user.get("username")))
+        self.spawn(self._handoff_clicked(ref, str(user["id"]), user.get("name") or user.get("username")))
 
     async def _handoff_clicked(self, ref: ConversationRef, user_id: str, user_name: str | None) -> None:
         ok = await self.escalate(ref, user_id, user_name)
@@ -238,7 +238,7 @@ class Interactions:
             escalation_id = int(action.get("value") or "")
         except ValueError:
             return
-        self._spawn(self._close(escalation_id, user, body.get("response_url")))
+        self.spawn(self._close(escalation_id, user, body.get("response_url")))
 
     async def close_escalation(self, escalation_id: int, closed_by: str) -> Escalation | None:
         """Close it, tell the customer, mark the support post; None when it was not open."""

@@ -14,12 +14,15 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Callable, Coroutine
 from contextlib import suppress
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -99,13 +102,36 @@ async def check_app_token(client: AsyncWebClient, app_token: str) -> None:
         raise ConfigError(f"Could not reach Slack to check SLACK_APP_TOKEN ({type(exc).__name__}: {exc}).") from None
 
 
-def make_web_app(bolt_app: AsyncApp, signing_secret: str) -> web.Application:
+def make_web_app(
+    bolt_app: AsyncApp, signing_secret: str, spawn: Callable[[Coroutine[Any, Any, None]], None] | None = None
+) -> web.Application:
     """aiohttp app serving the Events API at ``/slack/events`` (and ``/healthz`` for load balancers).
 
-    Bolt verifies signatures, answers ``url_verification`` and acks; this wrapper only turns
-    a body that cannot be parsed into 400 (or 401 when it is not signed either), not a 500.
+    A signed ``event_callback`` is acknowledged as soon as its signature checks out and is
+    handed to Bolt in the background (``spawn``, so that shutdown drains it): Slack only
+    needs the 200, and nothing Bolt does for an event changes the response. Keeping Bolt's
+    middleware chain and the idempotency claim out of the ack keeps acks fast while the
+    process is busy generating (Slack retries after 3 s). The claim still decides whether
+    the event is answered, so a redelivery is acknowledged and never answered twice.
+    Everything whose response carries content (``url_verification``, slash commands,
+    interactive actions) goes through Bolt before responding. A body that cannot be parsed
+    is a 400 (or 401 when it is not signed either), not a 500.
     """
     verifier = SignatureVerifier(signing_secret)
+    pending: set[asyncio.Task[None]] = set()
+
+    def background(work: Coroutine[Any, Any, None]) -> None:
+        if spawn is not None:
+            spawn(work)
+            return
+        task = asyncio.ensure_future(work)
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    async def dispatch_later(bolt_request: AsyncBoltRequest) -> None:
+        response = await bolt_app.async_dispatch(bolt_request)
+        if response.status >= 400:
+            log.warning("slack: event acknowledged, but Bolt answered %s: %s", response.status, response.body[:200])
 
     async def events(request: web.Request) -> web.Response:
         try:
@@ -114,6 +140,10 @@ def make_web_app(bolt_app: AsyncApp, signing_secret: str) -> web.Application:
             body = await request.text()
             signed = verifier.is_valid_request(body, dict(request.headers))
             return web.json_response({"error": "malformed body" if signed else "invalid signature"}, status=400 if signed else 401)
+        body = bolt_request.body
+        if body.get("type") == "event_callback" and verifier.is_valid_request(bolt_request.raw_body, dict(request.headers)):
+            background(dispatch_later(bolt_request))
+            return web.Response(status=200)
         bolt_response = await bolt_app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 
@@ -125,9 +155,19 @@ def make_web_app(bolt_app: AsyncApp, signing_secret: str) -> web.Application:
     return app
 
 
-async def start_http(bolt_app: AsyncApp, signing_secret: str, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Start the Events API server; returns the runner (``cleanup()`` stops it) and the bound port."""
-    runner = web.AppRunner(make_web_app(bolt_app, signing_secret), access_log=None)
+async def start_http(
+    bolt_app: AsyncApp,
+    signing_secret: str,
+    host: str,
+    port: int,
+    spawn: Callable[[Coroutine[Any, Any, None]], None] | None = None,
+) -> tuple[web.AppRunner, int]:
+    """Start the Events API server; returns the runner (``cleanup()`` stops it) and the bound port.
+
+    ``spawn`` (normally :meth:`SlackBot.spawn`) owns the background work of acknowledged
+    events, so :meth:`SlackBot.drain` waits for it too.
+    """
+    runner = web.AppRunner(make_web_app(bolt_app, signing_secret, spawn), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:
@@ -189,7 +229,7 @@ async def run(
     stop = stop or _stop_event()
     try:
         if http:
-            runner, port = await start_http(bolt_app, secret, args.host, args.port)
+            runner, port = await start_http(bolt_app, secret, args.host, args.port, spawn=bot.spawn)
             _ready(f"HTTP mode, listening on http://{args.host}:{port}{EVENTS_PATH}", identity)
             try:
                 await stop.wait()

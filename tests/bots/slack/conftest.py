@@ -101,7 +101,7 @@ async def start_bot(fake: FakeSlack, assistant: Assistant, db_path: Path, **over
     identity = await check_bot_token(client)
     store = Store(db_path)
     bot = SlackBot(assistant, store, slack, client, identity)
-    runner, port = await start_http(bot.build_app(), SIGNING_SECRET, "127.0.0.1", 0)
+    runner, port = await start_http(bot.build_app(), SIGNING_SECRET, "127.0.0.1", 0, spawn=bot.spawn)
     return RunningBot(fake, bot, store, f"http://127.0.0.1:{port}{EVENTS_PATH}", runner, aiohttp.ClientSession())
 
 

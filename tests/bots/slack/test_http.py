@@ -103,6 +103,29 @@ async def test_redeliveries_and_a_restart_still_give_exactly_one_answer(fake, re
     assert len(recording.seen) == 1
 
 
+async def test_ack_does_not_wait_for_the_database_and_a_concurrent_redelivery_is_not_answered_twice(running, fake, recording):
+    """The ack comes before Bolt's middleware and the idempotency claim (the store thread is
+    held busy here); the claim still lets exactly one of two deliveries through."""
+    import asyncio
+    import threading
+
+    release = threading.Event()
+    running.bot._store_thread.submit(release.wait)  # noqa: SLF001 - hold the database thread
+    payload = event_callback(mention(QUESTION, ts="1700000009.000100"))
+    try:
+        first, retry = await asyncio.wait_for(
+            asyncio.gather(running.deliver(payload), running.deliver(payload, retry=1)), timeout=ACK_BUDGET_S * 2
+        )
+        assert first[0] == retry[0] == 200
+        assert recording.seen == []  # acked while nothing could be claimed yet
+    finally:
+        release.set()
+    await fake.wait_for(lambda: answered(fake, "1700000009.000100"), what="the answer")
+    assert await running.bot.drain(timeout=60)
+    assert len(fake.calls_to("chat.postMessage")) == 1
+    assert len(recording.seen) == 1
+
+
 async def test_direct_message_is_answered_in_the_dm(running, fake, recording):
     await running.event(direct_message("Which countries do you ship to?", ts="1700000004.000100"))
     await fake.wait_for(lambda: answered(fake, "1700000004.000100"), what="the DM answer")
