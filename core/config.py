@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     retrieval_mode: Literal["hybrid", "dense", "lexical"] = Field("hybrid", description="Dense + BM25 fused, or one alone.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     classifier: Literal["ensemble", "logreg", "knn", "off"] = Field(
-        "ensemble", description="Intent classifier trained by the rebuild when the KB has labelled examples."
+        "logreg", description="Intent classifier trained by the rebuild when the KB has labelled examples."
     )
     intent_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Minimum classifier probability to report an intent.")
     reranker_model: str = Field("", description="Optional cross-encoder (id or path) that reorders the top passages.")

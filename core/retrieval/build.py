@@ -29,7 +29,7 @@ import numpy as np
 from core.config import Settings
 from core.devices import resolve_device
 from core.errors import IndexUnusableError
-from core.retrieval.classifier import train_for_passages
+from core.retrieval.classifier import CLASSIFIER_VERSION, train_for_passages
 from core.retrieval.embedder import embedder_for, embedding_identity
 from core.retrieval.index import VectorIndex, index_bytes, index_config_from_settings
 from core.retrieval.lexical import LEXICAL_VERSION, LexicalIndex, lexical_text
@@ -79,7 +79,8 @@ def _load_previous(index_dir: Path, model: str) -> VectorIndex | None:
 
 def _recipe(settings: Settings) -> dict[str, object]:
     """Build choices besides the embeddings; a change to any of them forces a rebuild."""
-    return {"lexical_version": LEXICAL_VERSION, "classifier_setting": settings.classifier}
+    return {"lexical_version": LEXICAL_VERSION, "classifier_version": CLASSIFIER_VERSION,
+            "classifier_setting": settings.classifier}
 
 
 def _swap_in(new_dir: Path, index_dir: Path) -> None:

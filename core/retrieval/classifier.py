@@ -4,11 +4,14 @@ A knowledge base has labelled examples when CSV FAQ rows carry an ``intent`` col
 (``passage.extra["intent"]``) or when several rows share one ``id`` (paraphrases of one entry;
 the loader gives them that id as ``doc_id``). From those rows the build trains:
 
+- ``logreg`` (the default): a multinomial logistic-regression head on the (frozen) embeddings
+  joined with TF-IDF word uni- and bigrams (jieba words for Chinese) and TF-IDF character
+  2–5-grams inside words of the example text: the words catch what the small embedder blurs
+  (e.g. "card" vs "cash"), the character n-grams typos and inflections; measured on Banking77
+  recall@1 0.929 (embedding) → 0.939 (+ words) → 0.942 (+ characters);
 - ``knn``: a similarity-weighted vote of the nearest labelled examples;
-- ``logreg``: a multinomial logistic-regression head on the (frozen) embeddings joined with
-  TF-IDF word uni- and bigrams of the example text (jieba words for Chinese): the words catch
-  what the small embedder blurs (e.g. "card" vs "cash"), measured +1 point recall@1 on Banking77;
-- ``ensemble`` (the default): the average of both probability vectors.
+- ``ensemble``: the average of both probability vectors (no better than ``logreg`` since the
+  character n-grams: 0.941).
 
 The embedder is never fine-tuned. The classifier is saved in the index folder
 (``classifier.npz``) so it is swapped in atomically with the rest of the index.
@@ -20,6 +23,7 @@ import logging
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,9 +36,13 @@ from core.retrieval.passages import Passage
 log = logging.getLogger(__name__)
 
 METHODS = ("ensemble", "logreg", "knn")
+#: Bumped when training or features change, so that the next rebuild retrains (2: character n-grams).
+CLASSIFIER_VERSION = 2
 MIN_EXAMPLES_PER_LABEL = 2
 KNN_NEIGHBOURS = 10
 KNN_SHARPNESS = 20.0  # softmax temperature⁻¹ over cosine similarities of the neighbours
+CHAR_NGRAMS = (2, 5)
+CHAR_MIN_DF = 2  # character n-grams seen in one example only are noise (and bloat the vocabulary)
 
 
 def passage_label(passage: Passage, shared_ids: set[str]) -> str | None:
@@ -74,28 +82,50 @@ def analyze(text: str) -> list[str]:
     return words + [f"{a} {b}" for a, b in zip(words, words[1:])]
 
 
+def char_ngrams(text: str) -> list[str]:
+    """Character 2–5-grams inside words (padded with a space, like scikit-learn's ``char_wb``).
+
+    They catch what whole words miss in short questions: typos, inflections ("topped"/"top-up"),
+    compounds. Measured on Banking77: +0.4 point recall@1 over words alone.
+    """
+    grams: list[str] = []
+    for word in unicodedata.normalize("NFKC", text).lower().split():
+        padded = f" {word} "
+        for n in range(CHAR_NGRAMS[0], CHAR_NGRAMS[1] + 1):
+            grams.extend(padded[i : i + n] for i in range(max(1, len(padded) - n + 1)))
+            if len(padded) <= n:  # the whole (short) word is counted once, not again for longer n
+                break
+    return grams
+
+
+ANALYZERS = {"words": analyze, "chars": char_ngrams}
+
+
 class TextFeatures:
     """TF-IDF (sublinear tf, smoothed idf, L2 norm) over a fixed vocabulary; sparse rows."""
 
-    def __init__(self, vocabulary: list[str], idf: np.ndarray) -> None:
+    def __init__(self, vocabulary: list[str], idf: np.ndarray, analyzer: str = "words") -> None:
         self.vocabulary = list(vocabulary)
         self.index = {term: n for n, term in enumerate(self.vocabulary)}
         self.idf = np.asarray(idf, dtype=np.float32)
+        self.analyzer = analyzer
+        self._analyze = ANALYZERS[analyzer]
 
     @classmethod
-    def fit(cls, texts: list[str]) -> "TextFeatures":
-        df = Counter(term for t in texts for term in set(analyze(t)))
-        vocabulary = sorted(df)
+    def fit(cls, texts: list[str], analyzer: str = "words", min_df: int = 1) -> "TextFeatures":
+        terms = ANALYZERS[analyzer]
+        df = Counter(term for t in texts for term in set(terms(t)))
+        vocabulary = sorted(term for term, count in df.items() if count >= min_df)
         n = len(texts)
         idf = np.array([np.log((1 + n) / (1 + df[term])) + 1 for term in vocabulary], dtype=np.float32)
-        return cls(vocabulary, idf)
+        return cls(vocabulary, idf, analyzer)
 
     def transform(self, texts: list[str]):
         from scipy.sparse import csr_matrix
 
         data, cols, indptr = [], [], [0]
         for text in texts:
-            counts = Counter(t for t in analyze(text) if t in self.index)
+            counts = Counter(t for t in self._analyze(text) if t in self.index)
             row = {self.index[t]: (1 + np.log(c)) * self.idf[self.index[t]] for t, c in counts.items()}
             norm = np.sqrt(sum(v * v for v in row.values())) or 1.0
             cols.extend(row)
@@ -123,7 +153,7 @@ class IntentClassifier:
         coef: np.ndarray | None,
         intercept: np.ndarray | None,
         method: str = "ensemble",
-        features: TextFeatures | None = None,
+        features: Sequence[TextFeatures] = (),
     ) -> None:
         if method not in METHODS:
             raise ValueError(f"unknown classifier method {method!r}; use one of {', '.join(METHODS)}")
@@ -132,27 +162,28 @@ class IntentClassifier:
         self.example_labels = np.asarray(example_labels, dtype=np.int64)
         self.coef = coef
         self.intercept = intercept
-        self.features = features
+        self.features = tuple(features)  # text feature blocks joined to the embedding, in order
         self.method = method if coef is not None or method == "knn" else "knn"
 
     # ---- training ----------------------------------------------------------------------
     @classmethod
     def train(
-        cls, vectors: np.ndarray, labels: list[str], method: str = "ensemble", c: float = 10.0, texts: list[str] | None = None
+        cls, vectors: np.ndarray, labels: list[str], method: str = "logreg", c: float = 10.0, texts: list[str] | None = None
     ) -> "IntentClassifier":
         """Fit on labelled example vectors (and their texts); ``c`` is the inverse L2 strength of the linear head."""
         names = sorted(set(labels))
         index = {name: n for n, name in enumerate(names)}
         y = np.array([index[label] for label in labels], dtype=np.int64)
-        coef = intercept = features = None
+        coef = intercept = None
+        features: list[TextFeatures] = []
         if method in ("ensemble", "logreg"):
             from sklearn.linear_model import LogisticRegression
 
             model = LogisticRegression(C=c, max_iter=300)
             x = vectors
             if texts is not None:
-                features = TextFeatures.fit(texts)
-                x = _join(vectors, features.transform(texts))
+                features = [TextFeatures.fit(texts), TextFeatures.fit(texts, "chars", CHAR_MIN_DF)]
+                x = _join(vectors, [f.transform(texts) for f in features])
             model.fit(x, y)
             coef = model.coef_.astype(np.float32)
             intercept = model.intercept_.astype(np.float32)
@@ -176,10 +207,10 @@ class IntentClassifier:
 
     def _logreg(self, queries: np.ndarray, texts: list[str] | None) -> np.ndarray:
         x = queries
-        if self.features is not None:
+        if self.features:
             if texts is None:
                 raise ValueError("this classifier also reads the question text; pass texts")
-            x = _join(queries, self.features.transform(texts))
+            x = _join(queries, [f.transform(texts) for f in self.features])
         logits = np.asarray(x @ self.coef.T) + self.intercept  # type: ignore[union-attr,operator]
         logits -= logits.max(axis=1, keepdims=True)
         e = np.exp(logits)
@@ -213,9 +244,10 @@ class IntentClassifier:
         if self.coef is not None:
             arrays["coef"] = self.coef
             arrays["intercept"] = self.intercept
-        if self.features is not None:
-            arrays["vocabulary"] = np.array(self.features.vocabulary, dtype=str)
-            arrays["idf"] = self.features.idf
+        for features in self.features:
+            prefix = "" if features.analyzer == "words" else f"{features.analyzer}_"
+            arrays[f"{prefix}vocabulary"] = np.array(features.vocabulary, dtype=str)
+            arrays[f"{prefix}idf"] = features.idf
         np.savez(Path(folder) / "classifier.npz", **arrays)
 
     @classmethod
@@ -231,17 +263,21 @@ class IntentClassifier:
                 data["coef"] if "coef" in data else None,
                 data["intercept"] if "intercept" in data else None,
                 str(data["method"]),
-                TextFeatures([str(t) for t in data["vocabulary"]], data["idf"]) if "vocabulary" in data else None,
+                [
+                    TextFeatures([str(t) for t in data[f"{prefix}vocabulary"]], data[f"{prefix}idf"], analyzer)
+                    for analyzer, prefix in (("words", ""), ("chars", "chars_"))
+                    if f"{prefix}vocabulary" in data
+                ],
             )
 
 
-def _join(dense: np.ndarray, sparse):
+def _join(dense: np.ndarray, sparse: list):
     from scipy.sparse import csr_matrix, hstack
 
-    return hstack([csr_matrix(dense), sparse]).tocsr()
+    return hstack([csr_matrix(dense), *sparse]).tocsr()
 
 
-def train_for_passages(passages: list[Passage], vectors: np.ndarray, method: str = "ensemble") -> IntentClassifier | None:
+def train_for_passages(passages: list[Passage], vectors: np.ndarray, method: str = "logreg") -> IntentClassifier | None:
     """The build step: a classifier when the knowledge base has labelled examples, else ``None``."""
     if method == "off":
         return None

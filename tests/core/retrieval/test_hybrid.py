@@ -9,7 +9,7 @@ import pytest
 
 from core.errors import IndexUnusableError
 from core.retrieval.build import build_index
-from core.retrieval.classifier import IntentClassifier, labelled_rows
+from core.retrieval.classifier import IntentClassifier, char_ngrams, labelled_rows
 from core.retrieval.embedder import embedding_identity, get_embedder
 from core.retrieval.hybrid import RetrievalResult, SearchIndex, rerank
 from core.retrieval.index import ScoredPassage
@@ -133,6 +133,25 @@ def test_classifier_predicts_held_out_examples():
         assert all(0 < p.probability <= 1 for p in predictions)
 
 
+def test_char_ngrams_stay_inside_words():
+    assert char_ngrams("Top up") == [" t", "to", "op", "p ", " to", "top", "op ", " top", "top ", " top ",
+                                     " u", "up", "p ", " up", "up ", " up "]
+
+
+def test_logistic_head_reads_words_and_characters_and_survives_a_round_trip(tmp_path):
+    embedder = get_embedder(make_settings().embedding_model)
+    texts = [q for _, q in FAQ]
+    classifier = IntentClassifier.train(embedder.embed_passages(texts), [label for label, _ in FAQ], "logreg", texts=texts)
+    assert [f.analyzer for f in classifier.features] == ["words", "chars"]
+    classifier.save(tmp_path)
+    loaded = IntentClassifier.load(tmp_path)
+    assert [f.analyzer for f in loaded.features] == ["words", "chars"]
+    query = "my adress is wrong"  # a typo only the character n-grams still match
+    vector = embedder.embed_queries([query])
+    assert np.allclose(loaded.probabilities(vector, [query]), classifier.probabilities(vector, [query]), atol=1e-6)
+    assert loaded.predict(vector[0], query).intent == "address"
+
+
 def test_labelled_rows_come_from_shared_ids_or_an_intent_column(tmp_path):
     _faq(tmp_path / "a", FAQ)
     _faq(tmp_path / "b", FAQ, with_intent_column=True)
@@ -153,7 +172,21 @@ def test_build_trains_the_classifier_and_retrieval_reports_the_intent(tmp_path):
     result = retriever.retrieve("somebody took my card", 3)
     assert result.intent == "card_lost" and result.hits[0].passage.extra["intent"] == "card_lost"
     assert isinstance(retriever.index.classifier, IntentClassifier)
+    # The gate of a labelled knowledge base: a new wording of an intent passes, an unrelated question does not.
+    assert retriever.retrieve("my bank card was taken from me", 1).confidence >= 0.35
     assert retriever.retrieve("Zebras and giraffes in the savannah", 1).confidence < 0.35
+
+
+def test_hybrid_ranks_the_classifier_intent_first_and_keeps_other_documents(tmp_path):
+    _faq(tmp_path / "kb", FAQ)  # one document per intent, its questions are its passages
+    build_index(make_settings(), tmp_path / "kb", tmp_path / "index")
+    index = Retriever(make_settings(index_dir=tmp_path / "index")).index
+    query = "I want to be reimbursed"
+    vector = get_embedder(make_settings().embedding_model).embed_queries([query])[0]
+    hits = index.search(query, vector, 10).hits
+    assert hits[0].passage.doc_id == "refund"
+    assert hits[0].score == pytest.approx(hits[0].dense)
+    assert len({h.passage.doc_id for h in hits}) == 3  # a list of passages, not one document's paraphrases only
 
 
 def test_assistant_answer_carries_the_intent(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.retrieval.fusion import fused_order, reciprocal_rank_fusion
+from core.retrieval.fusion import document_ranking, fused_order, passages_in_document_order, reciprocal_rank_fusion
 from core.retrieval.lexical import LexicalIndex, stem, tokenize
 
 
@@ -64,3 +64,35 @@ def test_rrf_weights_and_missing_items():
     assert reciprocal_rank_fusion([["a"], ["b"]], weights=[1.0, 0.0]) == {"a": pytest.approx(1 / 61)}
     with pytest.raises(ValueError):
         reciprocal_rank_fusion([["a"]], weights=[1.0, 2.0])
+
+
+def _doc(passage: str) -> str:
+    return passage[0]  # "a1" is passage 1 of document "a"
+
+
+def test_document_fusion_counts_a_document_once_per_list_at_its_best_passage():
+    dense, bm25 = ["a1", "b1"], ["a2", "b1"]
+    # Passage fusion: b1 is in both lists, a1 and a2 in one each, so document b comes first...
+    assert document_ranking((p for p, _ in fused_order([dense, bm25])), _doc) == ["b", "a"]
+    # ...although document a is first in both lists: document fusion puts it first.
+    docs = reciprocal_rank_fusion([document_ranking(dense, _doc), document_ranking(bm25, _doc)])
+    assert sorted(docs, key=lambda d: -docs[d]) == ["a", "b"]
+
+
+def test_passages_follow_the_document_order_and_keep_their_diversity():
+    passage_order = ["b1", "b2", "a1", "c1", "a2", "b3", "d1"]
+    out = passages_in_document_order(passage_order, ["a", "c", "b", "d"], _doc)
+    assert sorted(out) == sorted(passage_order)  # every passage once
+    assert document_ranking(out, _doc) == ["a", "c", "b", "d"]
+    # Documents take the slots where the passage order shows a new document; a document's further
+    # passages keep their places or, when they came before its slot, follow its best passage...
+    assert out == ["a1", "c1", "b1", "b2", "a2", "b3", "d1"]
+    # ...so every prefix holds at least as many distinct documents as the passage order's prefix.
+    for n in range(1, len(out) + 1):
+        assert len(set(map(_doc, out[:n]))) >= len(set(map(_doc, passage_order[:n])))
+
+
+def test_documents_only_the_classifier_found_get_their_slot_from_extra():
+    out = passages_in_document_order(["a1", "b1"], ["c", "a", "b"], _doc, extra={"c": ["c1", "c2"]})
+    assert document_ranking(out, _doc) == ["c", "a", "b"]
+    assert set(out) == {"a1", "b1", "c1", "c2"} and out[0] == "c1"
