@@ -6,7 +6,9 @@ carry their weights, and platform APIs are faked on 127.0.0.1 (``tests/fakes``).
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -21,13 +23,16 @@ EVAL_DATA = ROOT / "benchmarks" / "data"
 DATASETS = ROOT.parent / "shared" / "datasets"
 # The converted generator is cached in the project like `make run` does, so it is made once.
 MODEL_CACHE = ROOT / ".askdesk" / "cache"
+# Databases of settings made outside a test's tmp_path live here and go when the run ends.
+_DB_ROOT = Path(tempfile.mkdtemp(prefix="askdesk-tests-"))
+atexit.register(shutil.rmtree, _DB_ROOT, True)
 
 
 def make_settings(**overrides):
     """Settings that ignore the developer's own .env and ASKDESK_* variables."""
     from core.config import Settings
 
-    base = {"kb_dir": SAMPLE_KB, "cache_dir": MODEL_CACHE, "db_path": Path(tempfile.mkdtemp(prefix="askdesk-db-")) / "askdesk.db"}
+    base = {"kb_dir": SAMPLE_KB, "cache_dir": MODEL_CACHE, "db_path": Path(tempfile.mkdtemp(prefix="db-", dir=_DB_ROOT)) / "askdesk.db"}
     base.update(overrides)
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("ASKDESK_")}
     try:

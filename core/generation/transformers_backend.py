@@ -23,27 +23,32 @@ _LOCK = threading.Lock()
 _LOADED: dict[tuple[str, str, str], tuple[object, object]] = {}
 
 
-def _quantize_int8(model):
-    """Dynamic int8 (per-output-channel weights) for every Linear layer: a quarter of the fp32
-    bytes to read per token, which is what bounds single-stream decoding on a CPU."""
-    import warnings
+def resolve_quantize(quantize: str, device: str, model_path: str) -> str:
+    """What ``ASKDESK_GENERATOR_QUANTIZE`` means for this model and device: ``int4`` or ``none``.
 
-    import torch
+    ``auto`` runs a 4-bit GGUF source (the bundled model) with its own 4-bit weights on CPU
+    — twice the tokens/s of the fp32 copy transformers makes of it — and everything else
+    as loaded. 4-bit kernels are CPU-only here; CUDA runs bf16.
+    """
+    from core.generation.int4 import int4_kernel_available
+    from core.generation.model_store import four_bit_source
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(
-            model, {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}, dtype=torch.qint8
-        )
+    if device != "cpu" or quantize == "none":
+        return "none"
+    if not int4_kernel_available():
+        if quantize == "int4":
+            log.warning("this torch has no 4-bit CPU kernels (torch >= 2.5 needed); running in fp32")
+        return "none"
+    if quantize == "int4" or four_bit_source(model_path):
+        return "int4"
+    return "none"
 
 
-def load_model(name: str, device: str, cache_dir: Path, quantize: str = "none") -> tuple[object, object]:
+def load_model(name: str, device: str, cache_dir: Path, quantize: str = "auto") -> tuple[object, object]:
     """(model, tokenizer) for ``name`` on ``device``, loaded once per process.
 
-    ``quantize="int8"`` applies dynamic int8 quantization on CPU (ignored on CUDA, which runs bf16).
+    ``quantize`` is ``auto``, ``int4`` or ``none`` (see :func:`resolve_quantize`).
     """
-    if device != "cpu":
-        quantize = "none"
     key = (name, device, quantize)
     with _LOCK:
         if key in _LOADED:
@@ -52,6 +57,7 @@ def load_model(name: str, device: str, cache_dir: Path, quantize: str = "none") 
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         path = resolve_generator_model(name, cache_dir)
+        mode = resolve_quantize(quantize, device, path)
         started = time.perf_counter()
         dtype = torch.bfloat16 if device == "cuda" else torch.float32
         try:
@@ -63,14 +69,18 @@ def load_model(name: str, device: str, cache_dir: Path, quantize: str = "none") 
                 "network access it must be a local folder, a .gguf file, or already in the Hugging Face cache."
             ) from exc
         model.to(device).eval()
-        if quantize == "int8":
-            model = _quantize_int8(model)
+        weights = ""
+        if mode == "int4":
+            from core.generation.int4 import quantize_int4
+
+            report = quantize_int4(model)
+            origin = "the GGUF file's own codes" if report.same_codes else "quantized at load"
+            weights = f", 4-bit weights in {report.layers} layers ({origin})"
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         if not getattr(tokenizer, "chat_template", None):
             raise ModelError(f"Generator model {name!r} has no chat template; configure an instruct/chat model.")
-        log.info("generator %s loaded on %s (%s%s) in %.1fs", name, device, dtype,
-                 ", int8 linear layers" if quantize == "int8" else "", time.perf_counter() - started)
+        log.info("generator %s loaded on %s (%s%s) in %.1fs", name, device, dtype, weights, time.perf_counter() - started)
         _LOADED[key] = (model, tokenizer)
         return model, tokenizer
 
@@ -85,7 +95,7 @@ class TransformersGenerator:
         cache_dir: Path,
         repetition_penalty: float = 1.0,
         banned_words: tuple[str, ...] = (),
-        quantize: str = "none",
+        quantize: str = "auto",
     ) -> None:
         self.name = name
         self.quantize = quantize
@@ -118,7 +128,8 @@ class TransformersGenerator:
             list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
 
-    def stream(self, messages: list[ChatMessage], max_new_tokens: int) -> Iterator[str]:
+    def stream(self, messages: list[ChatMessage], max_new_tokens: int, min_new_tokens: int = 0) -> Iterator[str]:
+        """Text deltas of the greedy answer; ``min_new_tokens`` (benchmarks) defers end-of-sequence."""
         from transformers import TextIteratorStreamer
 
         model, tokenizer = self._loaded()
@@ -133,6 +144,7 @@ class TransformersGenerator:
                         **inputs,
                         streamer=streamer,
                         max_new_tokens=max_new_tokens,
+                        min_new_tokens=min_new_tokens or None,
                         do_sample=False,
                         repetition_penalty=self.repetition_penalty,
                         bad_words_ids=self.bad_words_ids(),
@@ -161,7 +173,7 @@ class BatchedTransformersGenerator(TransformersGenerator):
     each decoding step, and a single question runs a lean decode loop instead of ``generate``."""
 
     def __init__(self, name: str, device: str, cache_dir: Path, banned_words: tuple[str, ...] = (),
-                 max_batch: int = 16, quantize: str = "none") -> None:
+                 max_batch: int = 16, quantize: str = "auto") -> None:
         super().__init__(name, device, cache_dir, banned_words=banned_words, quantize=quantize)
         self.max_batch = max_batch
 
@@ -183,12 +195,12 @@ class BatchedTransformersGenerator(TransformersGenerator):
                                                   max_batch=self.max_batch, device=self.device)
             return _SCHEDULERS[key]
 
-    def stream(self, messages: list[ChatMessage], max_new_tokens: int) -> Iterator[str]:
+    def stream(self, messages: list[ChatMessage], max_new_tokens: int, min_new_tokens: int = 0) -> Iterator[str]:
         from core.generation.batching import IncrementalDecoder
 
         _, tokenizer = self._loaded()
         prompt = self.encode(messages)["input_ids"][0].tolist()
-        tokens = self.scheduler().submit(prompt, max_new_tokens)
+        tokens = self.scheduler().submit(prompt, max_new_tokens, min_new_tokens)
         decoder = IncrementalDecoder(tokenizer)
         try:
             for token in tokens:

@@ -1,0 +1,100 @@
+"""4-bit weights on CPU: a Q4_1 grid comes back exactly, products match fp32 to bf16 precision,
+and ``auto`` picks 4 bits only for a 4-bit GGUF source on CPU."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from core.generation.int4 import DENSE_FROM_ROWS, int4_kernel_available, quantize_int4
+from core.generation.model_store import SOURCE_INFO, four_bit_source
+from core.generation.transformers_backend import resolve_quantize
+
+pytestmark = pytest.mark.skipif(not int4_kernel_available(), reason="this torch build has no 4-bit CPU kernels")
+
+
+def q4_1_weights(out_features: int, in_features: int, seed: int = 0) -> torch.Tensor:
+    """Weights as a Q4_1 file holds them: per 32 inputs, d·q + m with fp16 d and m, q in 0…15."""
+    g = torch.Generator().manual_seed(seed)
+    blocks = in_features // 32
+    q = torch.randint(0, 16, (out_features, blocks, 32), generator=g).float()
+    q[..., 0], q[..., 1] = 0, 15  # the quantizer's block minimum and maximum
+    d = (torch.rand(out_features, blocks, 1, generator=g) * 0.02 + 1e-3).half().float()
+    m = (-torch.rand(out_features, blocks, 1, generator=g) * 0.1).half().float()
+    return (d * q + m).reshape(out_features, in_features)
+
+
+class Tiny(torch.nn.Module):
+    def __init__(self, weight: torch.Tensor) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=True)
+        self.proj.weight.data = weight.clone()
+        self.proj.bias.data = torch.linspace(-1, 1, weight.shape[0])
+        self.lm_head = torch.nn.Linear(weight.shape[0], 48, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lm_head(self.proj(x))
+
+
+def test_q4_1_weights_keep_their_codes_and_products_match_fp32():
+    weight = q4_1_weights(64, 128)
+    model = Tiny(weight)
+    reference = Tiny(weight)
+    reference.lm_head.weight.data = model.lm_head.weight.data.clone()
+    report = quantize_int4(model)
+    assert (report.layers, report.kept) == (1, 1)  # the output head stays full precision
+    assert report.same_codes and report.max_error == 0.0
+    assert type(model.proj).__name__ == "Int4Linear" and isinstance(model.lm_head, torch.nn.Linear)
+    for rows in (1, 3, DENSE_FROM_ROWS + 4):  # the 4-bit kernel, and the bf16 matrix for many rows
+        x = torch.randn(rows, 128)
+        with torch.inference_mode():
+            expected, got = reference.proj(x), model.proj(x)
+        assert got.dtype == torch.float32 and got.shape == expected.shape
+        torch.testing.assert_close(got, expected, rtol=2e-2, atol=2e-2 * float(expected.abs().max()))
+
+
+def test_rows_are_computed_independently_of_the_batch():
+    model = Tiny(q4_1_weights(64, 128, seed=1))
+    quantize_int4(model)
+    x = torch.randn(8, 128)
+    assert torch.equal(model.proj(x), torch.cat([model.proj(x[i:i + 1]) for i in range(8)]))
+
+
+def test_ordinary_weights_are_quantized_approximately():
+    model = Tiny(torch.randn(64, 128))
+    report = quantize_int4(model)
+    assert report.layers == 1 and not report.same_codes and 0 < report.max_error < 0.5
+
+
+def test_auto_means_4_bit_only_for_a_4_bit_gguf_source_on_cpu(tmp_path):
+    converted = tmp_path / "from-gguf"
+    converted.mkdir()
+    (converted / SOURCE_INFO).write_text(json.dumps({"gguf": "m.Q4_1.gguf", "matrix_types": {"Q4_1": 210, "Q8_0": 1}}))
+    eight_bit = tmp_path / "from-q8"
+    eight_bit.mkdir()
+    (eight_bit / SOURCE_INFO).write_text(json.dumps({"gguf": "m.Q8_0.gguf", "matrix_types": {"Q8_0": 211}}))
+    plain = tmp_path / "hf-folder"
+    plain.mkdir()
+
+    assert four_bit_source(converted) and not four_bit_source(eight_bit) and not four_bit_source(plain)
+    assert resolve_quantize("auto", "cpu", str(converted)) == "int4"
+    assert resolve_quantize("auto", "cpu", str(eight_bit)) == "none"
+    assert resolve_quantize("auto", "cpu", str(plain)) == "none"
+    assert resolve_quantize("auto", "cuda", str(converted)) == "none"  # CUDA runs bf16
+    assert resolve_quantize("none", "cpu", str(converted)) == "none"
+    assert resolve_quantize("int4", "cpu", str(plain)) == "int4"
+    (converted / SOURCE_INFO).write_text("{not json")
+    assert resolve_quantize("auto", "cpu", str(converted)) == "none"  # a damaged hint: full precision
+
+
+def test_the_bundled_model_runs_on_its_own_4_bit_codes(settings):
+    from core.generation.transformers_backend import TransformersGenerator
+
+    generator = TransformersGenerator(settings.generator_model, "cpu", settings.cache_dir, quantize="auto")
+    model, _ = generator._loaded()
+    layers = [m for m in model.modules() if type(m).__name__ == "Int4Linear"]
+    assert len(layers) == 210  # every attention and MLP projection of SmolLM2-135M
+    assert max(m.reconstruction_error for m in layers) == 0.0  # Q4_1: the file's codes, exactly
+    assert isinstance(model.lm_head, torch.nn.Linear)
