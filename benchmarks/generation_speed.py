@@ -145,14 +145,18 @@ def run(levels: list[int], new_tokens: int, threads: int | None, weights: list[s
 
     if threads:
         torch.set_num_threads(threads)
+    from core.devices import reserve_cores_for_decoding
     from core.retrieval.build import build_index
+
+    decoding_threads = torch.get_num_threads()
+    reserve_cores_for_decoding()  # as `askdesk serve`/`chat` do: only decoding threads use every core
 
     settings = get_settings()
     index_tmp = tempfile.TemporaryDirectory()
     build_index(settings, settings.kb_dir, Path(index_tmp.name) / "index")
     settings = settings.model_copy(update={"index_dir": Path(index_tmp.name) / "index"})
     min_tokens = 0 if natural else new_tokens
-    results: dict = {"torch_threads": torch.get_num_threads(), "new_tokens": new_tokens, "device": "cpu",
+    results: dict = {"torch_threads": decoding_threads, "new_tokens": new_tokens, "device": "cpu",
                      "answer_length": "natural (ends at EOS)" if natural else f"fixed {new_tokens} tokens"}
     if not skip_start:
         results["start"] = warm_start(settings)
@@ -166,37 +170,40 @@ def run(levels: list[int], new_tokens: int, threads: int | None, weights: list[s
         g.warm_up()
         return g
 
-    pairs = {w: (make(TransformersGenerator, WEIGHTS[w]), make(BatchedTransformersGenerator, WEIGHTS[w], max_batch=max(levels)))
-             for w in weights}
-    plain0 = next(iter(pairs.values()))[0]
+    plain0 = make(TransformersGenerator, WEIGHTS[weights[0]])
     _, tokenizer = plain0._loaded()
     prompts = grounded_prompts(settings, max(max(levels), 4))
     lengths = [len(plain0.encode(p)["input_ids"][0]) for p in prompts]
     results["prompt_tokens_mean"] = statistics.mean(lengths)
     print(f"prompts: {len(prompts)} grounded prompts, {statistics.mean(lengths):.0f} tokens on average "
-          f"({min(lengths)}–{max(lengths)}); torch threads {torch.get_num_threads()}; answers: {results['answer_length']}")
+          f"({min(lengths)}–{max(lengths)}); decoding threads {results['torch_threads']}; answers: {results['answer_length']}")
 
-    generators = {}
-    for w, (plain, batched) in pairs.items():
-        generators[f"generate ({w})"] = plain
-        generators[f"own loop ({w})"] = batched
-    single_stream(generators, tokenizer, prompts, 8, rounds=1)  # warm every path
-    single = single_stream(generators, tokenizer, prompts, new_tokens, min_tokens=min_tokens)
-    results["single_stream"] = single
-    base = single[next(iter(generators))]["tps"]
-    table(f"Single stream ({results['answer_length']}, medians of 3)", ["path", "TTFT s", "tok/s", "decode tok/s", f"× {next(iter(generators))}"],
-          [[k, v["ttft"], v["tps"], v["decode_tps"], v["tps"] / base] for k, v in single.items()])
-
+    # One path at a time, as a deployment runs it: `generate` with no scheduler thread alive, then
+    # the scheduler, closed before the next weights (an idle scheduler's OpenMP team would slow
+    # any other decoding thread; see core.devices.reserve_cores_for_decoding).
     rng = random.Random(7)
     arrivals_by_level = {level: sorted(rng.uniform(0, 1.0) for _ in range(level)) if level > 1 else [0.0] for level in levels}
+    single: dict = {}
     results["concurrency"] = {}
-    for w, (plain, batched) in pairs.items():
+    for w in weights:
+        plain = make(TransformersGenerator, WEIGHTS[w])
+        runs: dict = {}
+        single_stream({"warm": plain}, tokenizer, prompts, 8, rounds=1)
+        single[f"generate ({w})"] = single_stream({"p": plain}, tokenizer, prompts, new_tokens, min_tokens=min_tokens)["p"]
+        runs["one"] = {level: concurrent(plain, tokenizer, prompts[:level], new_tokens, arrivals_by_level[level], min_tokens)
+                       for level in levels}
+        batched = make(BatchedTransformersGenerator, WEIGHTS[w], max_batch=max(levels))
+        single_stream({"warm": batched}, tokenizer, prompts, 8, rounds=1)
+        single[f"own loop ({w})"] = single_stream({"b": batched}, tokenizer, prompts, new_tokens, min_tokens=min_tokens)["b"]
+        runs["batched"] = {level: concurrent(batched, tokenizer, prompts[:level], new_tokens, arrivals_by_level[level], min_tokens)
+                           for level in levels}
+        stats = batched.scheduler().stats()
+        batched.scheduler().close()
+        results.setdefault("scheduler_stats", {})[w] = stats
         rows = []
         results["concurrency"][w] = {}
         for level in levels:
-            chosen = prompts[:level]
-            one = concurrent(plain, tokenizer, chosen, new_tokens, arrivals_by_level[level], min_tokens)
-            many = concurrent(batched, tokenizer, chosen, new_tokens, arrivals_by_level[level], min_tokens)
+            one, many = runs["one"][level], runs["batched"][level]
             same = sum(a == b for a, b in zip(one.pop("texts"), many.pop("texts")))
             results["concurrency"][w][level] = {"one_at_a_time": one, "batched": many, "identical_answers": same}
             for name, r in (("one at a time", one), ("batched", many)):
@@ -207,9 +214,11 @@ def run(levels: list[int], new_tokens: int, threads: int | None, weights: list[s
                          "", "", ""])
         table(f"Concurrent questions arriving within 1 s ({results['answer_length']}, {w} weights)",
               ["run", "tok/s total", "p50 latency s", "p95 latency s", "p50 TTFT s", "longest pause s", "same text"], rows)
-        stats = batched.scheduler().stats()
-        results.setdefault("scheduler_stats", {})[w] = stats
         print(f"scheduler ({w}): {stats}")
+    results["single_stream"] = single
+    first = next(iter(single))
+    table(f"Single stream ({results['answer_length']}, medians of 3)", ["path", "TTFT s", "tok/s", "decode tok/s", f"× {first}"],
+          [[k, v["ttft"], v["tps"], v["decode_tps"], v["tps"] / single[first]["tps"]] for k, v in single.items()])
     save("generation_speed", results)
     return results
 

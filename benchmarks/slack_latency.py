@@ -94,8 +94,10 @@ async def _measure(n: int, max_new_tokens: int, workdir: Path) -> dict[str, Any]
     from core.config import Settings
     from core.retrieval.build import build_index
     from core.store import Store
+    from core.devices import reserve_cores_for_decoding
     from tests.fakes.slack_api import SIGNING_SECRET
 
+    reserve_cores_for_decoding()  # as `askdesk serve slack` does
     settings = Settings(
         _env_file=None, kb_dir=ROOT / "sample_kb", index_dir=workdir / "index", db_path=workdir / "askdesk.db",
         cache_dir=ROOT / ".askdesk" / "cache", max_new_tokens=max_new_tokens,

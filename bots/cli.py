@@ -319,6 +319,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.debug:
         _quiet_libraries()
     try:
+        if args.func in (cmd_chat, cmd_ask, cmd_run, cmd_serve):
+            from core.devices import reserve_cores_for_decoding
+
+            reserve_cores_for_decoding()  # before any model loads; see its docstring
         return int(args.func(args, settings) or 0)
     except AskdeskError as exc:
         if args.debug:

@@ -218,6 +218,9 @@ class BatchScheduler:
     def _run(self) -> None:
         import torch
 
+        from core.devices import use_decoder_threads
+
+        use_decoder_threads()
         with torch.inference_mode():
             while True:
                 with self._cond:

@@ -138,6 +138,9 @@ class TransformersGenerator:
         failure: list[BaseException] = []
 
         def run() -> None:
+            from core.devices import use_decoder_threads
+
+            use_decoder_threads()
             try:
                 with self._generate_lock:
                     model.generate(
