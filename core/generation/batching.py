@@ -258,6 +258,10 @@ class BatchScheduler:
                 continue
             remaining = len(request.prompt) - request.position
             n = remaining if budget is None else min(remaining, budget)
+            if remaining - n == 1:
+                # No one-token chunk: 4-bit layers treat one position as a decoding step
+                # (core.generation.int4), and prompt tokens must be computed like generate's.
+                n = remaining
             self._prefill_chunk(request, n)
             if budget is not None:
                 budget -= n

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from core.generation.int4 import DENSE_FROM_ROWS, int4_kernel_available, quantize_int4
+from core.generation.int4 import int4_kernel_available, quantize_int4
 from core.generation.model_store import SOURCE_INFO, four_bit_source
 from core.generation.transformers_backend import resolve_quantize
 
@@ -47,19 +47,23 @@ def test_q4_1_weights_keep_their_codes_and_products_match_fp32():
     assert (report.layers, report.kept) == (1, 1)  # the output head stays full precision
     assert report.same_codes and report.max_error == 0.0
     assert type(model.proj).__name__ == "Int4Linear" and isinstance(model.lm_head, torch.nn.Linear)
-    for rows in (1, 3, DENSE_FROM_ROWS + 4):  # the 4-bit kernel, and the bf16 matrix for many rows
-        x = torch.randn(rows, 128)
+    for shape in ((1, 128), (3, 1, 128), (2, 20, 128)):  # decoding steps: 4-bit kernel; prompts: bf16 matrix
+        x = torch.randn(*shape)
         with torch.inference_mode():
             expected, got = reference.proj(x), model.proj(x)
         assert got.dtype == torch.float32 and got.shape == expected.shape
         torch.testing.assert_close(got, expected, rtol=2e-2, atol=2e-2 * float(expected.abs().max()))
 
 
-def test_rows_are_computed_independently_of_the_batch():
+def test_rows_are_computed_independently_of_the_batch_and_of_prompt_chunks():
     model = Tiny(q4_1_weights(64, 128, seed=1))
     quantize_int4(model)
-    x = torch.randn(8, 128)
-    assert torch.equal(model.proj(x), torch.cat([model.proj(x[i:i + 1]) for i in range(8)]))
+    with torch.inference_mode():
+        step = torch.randn(24, 1, 128)  # one decoding step of 24 answers
+        assert torch.equal(model.proj(step), torch.cat([model.proj(step[i:i + 1]) for i in range(24)]))
+        prompt = torch.randn(1, 70, 128)  # read whole, or in chunks of 64 + 5 + 1 positions
+        chunks = [prompt[:, :64], prompt[:, 64:69], prompt[:, 69:]]
+        assert torch.equal(model.proj(prompt)[:, :69], torch.cat([model.proj(c) for c in chunks[:2]], dim=1))
 
 
 def test_ordinary_weights_are_quantized_approximately():
