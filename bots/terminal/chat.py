@@ -13,7 +13,9 @@ from core.assistant import Assistant
 from core.errors import InvalidMessageError
 from core.messages import IncomingMessage
 
-BANNER = "askdesk — ask a question about our help centre. Ctrl-D or Ctrl-C to quit."
+BANNER = "askdesk — ask a question about our help centre. /new starts over; /quit (or Ctrl-D) ends."
+QUIT_COMMANDS = {"/quit", "/exit", "quit", "exit"}
+COMMAND_HELP = "Commands: /new (start a new conversation), /quit (end). Anything else is a question."
 
 
 def ask_once(
@@ -103,6 +105,17 @@ def chat(
                 return 0
             question = line.strip()
             if not question:
+                continue
+            if question.lower() in QUIT_COMMANDS:
+                return 0
+            if question.startswith("/"):
+                # A slash word is a command here, never a question for the knowledge base.
+                if question.lower() == "/new":
+                    if assistant.store is not None:
+                        assistant.store.reset_conversation("terminal", conversation_id)
+                    out.write("(new conversation)\n")
+                else:
+                    out.write(f"{COMMAND_HELP}\n")
                 continue
             out.write("askdesk> ")
             out.flush()

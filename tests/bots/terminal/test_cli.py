@@ -73,6 +73,17 @@ def test_chat_streams_lists_sources_and_exits_on_eof(quick_assistant):
     assert "askdesk>" in text and "Sources:" in text and "reset-your-password" in text
 
 
+def test_chat_commands_are_never_sent_as_questions(quick_assistant):
+    from bots.terminal.chat import COMMAND_HELP
+
+    out = io.StringIO()
+    script = "/help\n/new\n/quit\nHow do I reset my password?\n"
+    assert chat(quick_assistant, inp=io.StringIO(script), out=out, conversation_id="cmd-test") == 0
+    text = out.getvalue()
+    assert COMMAND_HELP in text and "(new conversation)" in text
+    assert "askdesk>" not in text  # nothing was answered, and the question after /quit was not read
+
+
 def test_chat_reports_bad_input_and_continues(quick_assistant):
     out = io.StringIO()
     assert chat(quick_assistant, inp=io.StringIO("x" * 5000 + "\nWhat is the capital of Mars?\n"), out=out) == 0
