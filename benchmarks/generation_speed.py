@@ -114,24 +114,22 @@ def concurrent(generator, tokenizer, prompts, new_tokens: int, arrivals: list[fl
     }
 
 
-def single_stream(generators: dict, tokenizer, prompts, new_tokens: int, rounds: int = 3, min_tokens: int = 0) -> dict:
-    """Alternate the generators on the same prompts so machine load hits them alike; medians."""
-    samples: dict[str, dict[str, list[float]]] = {k: {"ttft": [], "tps": [], "decode_tps": []} for k in generators}
+def single_stream(generator, tokenizer, prompts, new_tokens: int, rounds: int = 3, min_tokens: int = 0) -> dict:
+    """Time to first token and tokens/s of one generator over ``rounds`` prompts; medians."""
+    samples: dict[str, list[float]] = {"ttft": [], "tps": [], "decode_tps": []}
     for r in range(rounds):
-        messages = prompts[r % len(prompts)]
-        for name, generator in generators.items():
-            started = time.perf_counter()
-            first = None
-            text = ""
-            for delta in generator.stream(messages, new_tokens, min_tokens):
-                first = first or time.perf_counter() - started
-                text += delta
-            elapsed = time.perf_counter() - started
-            n = len(tokenizer.encode(text, add_special_tokens=False))
-            samples[name]["ttft"].append(first or elapsed)
-            samples[name]["tps"].append(n / elapsed)
-            samples[name]["decode_tps"].append((n - 1) / max(elapsed - (first or 0), 1e-6))
-    return {k: {m: statistics.median(v) for m, v in s.items()} for k, s in samples.items()}
+        started = time.perf_counter()
+        first = None
+        text = ""
+        for delta in generator.stream(prompts[r % len(prompts)], new_tokens, min_tokens):
+            first = first or time.perf_counter() - started
+            text += delta
+        elapsed = time.perf_counter() - started
+        n = len(tokenizer.encode(text, add_special_tokens=False))
+        samples["ttft"].append(first or elapsed)
+        samples["tps"].append(n / elapsed)
+        samples["decode_tps"].append((n - 1) / max(elapsed - (first or 0), 1e-6))
+    return {m: statistics.median(v) for m, v in samples.items()}
 
 
 WEIGHTS = {"fp32": "none", "4-bit": "auto"}
@@ -188,13 +186,13 @@ def run(levels: list[int], new_tokens: int, threads: int | None, weights: list[s
     for w in weights:
         plain = make(TransformersGenerator, WEIGHTS[w])
         runs: dict = {}
-        single_stream({"warm": plain}, tokenizer, prompts, 8, rounds=1)
-        single[f"generate ({w})"] = single_stream({"p": plain}, tokenizer, prompts, new_tokens, min_tokens=min_tokens)["p"]
+        single_stream(plain, tokenizer, prompts, 8, rounds=1)  # warm-up
+        single[f"generate ({w})"] = single_stream(plain, tokenizer, prompts, new_tokens, min_tokens=min_tokens)
         runs["one"] = {level: concurrent(plain, tokenizer, prompts[:level], new_tokens, arrivals_by_level[level], min_tokens)
                        for level in levels}
         batched = make(BatchedTransformersGenerator, WEIGHTS[w], max_batch=max(levels))
-        single_stream({"warm": batched}, tokenizer, prompts, 8, rounds=1)
-        single[f"own loop ({w})"] = single_stream({"b": batched}, tokenizer, prompts, new_tokens, min_tokens=min_tokens)["b"]
+        single_stream(batched, tokenizer, prompts, 8, rounds=1)  # warm-up
+        single[f"own loop ({w})"] = single_stream(batched, tokenizer, prompts, new_tokens, min_tokens=min_tokens)
         runs["batched"] = {level: concurrent(batched, tokenizer, prompts[:level], new_tokens, arrivals_by_level[level], min_tokens)
                            for level in levels}
         stats = batched.scheduler().stats()

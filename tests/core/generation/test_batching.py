@@ -20,21 +20,22 @@ QUESTIONS = [
 ]
 
 
+def _plain(settings, quantize: str) -> TransformersGenerator:
+    generator = TransformersGenerator(settings.generator_model, "cpu", settings.cache_dir, banned_words=(PASSAGE_LABEL,),
+                                      quantize=quantize)
+    generator.warm_up()
+    return generator
+
+
 @pytest.fixture(scope="module")
 def plain(settings):
     """fp32, as the issue's equality requirement states (the product default runs 4-bit weights; see below)."""
-    generator = TransformersGenerator(settings.generator_model, "cpu", settings.cache_dir, banned_words=(PASSAGE_LABEL,),
-                                      quantize="none")
-    generator.warm_up()
-    return generator
+    return _plain(settings, "none")
 
 
 @pytest.fixture(scope="module")
 def plain_int4(settings):
-    generator = TransformersGenerator(settings.generator_model, "cpu", settings.cache_dir, banned_words=(PASSAGE_LABEL,),
-                                      quantize="auto")
-    generator.warm_up()
-    return generator
+    return _plain(settings, "auto")
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +76,8 @@ def wait_for(condition, timeout=60.0):
 
 
 @pytest.mark.parametrize("weights", ["fp32", "4-bit"])
-def test_batched_tokens_equal_one_at_a_time_generate(plain, plain_int4, prompts, weights):
-    generator = plain if weights == "fp32" else plain_int4
+def test_batched_tokens_equal_one_at_a_time_generate(request, prompts, weights):
+    generator = request.getfixturevalue("plain" if weights == "fp32" else "plain_int4")
     model, _ = generator._loaded()
     assert any(type(m).__name__ == "Int4Linear" for m in model.modules()) == (weights == "4-bit")
     _, ids = prompts
