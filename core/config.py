@@ -74,6 +74,11 @@ class Settings(BaseSettings):
         True, description="Local backend: decode concurrent questions together (continuous batching)."
     )
     generator_max_batch: int = Field(16, ge=1, le=512, description="Local backend: most questions decoded at once.")
+    generator_prefill_chunk: int = Field(
+        256, ge=16, le=8192,
+        description="Local backend: most prompt tokens read between two decoding steps (bounds the pause a newcomer's "
+        "prompt causes in answers already streaming; larger reads prompts faster).",
+    )
     generator_quantize: Literal["auto", "none", "int4"] = Field(
         "auto",
         description="Local backend on CPU: `auto` runs a 4-bit GGUF model (the bundled one) on its own 4-bit weights "

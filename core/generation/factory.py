@@ -33,6 +33,7 @@ def create_generator(settings: Settings) -> Generator:
         return BatchedTransformersGenerator(
             settings.generator_model, device, settings.cache_dir, banned_words=BANNED_WORDS,
             max_batch=settings.generator_max_batch, quantize=settings.generator_quantize,
+            prefill_chunk=settings.generator_prefill_chunk,
         )
     return TransformersGenerator(settings.generator_model, device, settings.cache_dir, banned_words=BANNED_WORDS,
                                  quantize=settings.generator_quantize)

@@ -44,9 +44,10 @@ def test_q4_1_weights_keep_their_codes_and_products_match_fp32():
     reference = Tiny(weight)
     reference.lm_head.weight.data = model.lm_head.weight.data.clone()
     report = quantize_int4(model)
-    assert (report.layers, report.kept) == (1, 1)  # the output head stays full precision
-    assert report.same_codes and report.max_error == 0.0
-    assert type(model.proj).__name__ == "Int4Linear" and isinstance(model.lm_head, torch.nn.Linear)
+    assert (report.layers, report.kept) == (1, 1)  # the output head keeps its fp32 weights
+    assert report.same_codes and report.max_error == 0.0 and report.exact_top_head
+    assert type(model.proj).__name__ == "Int4Linear" and type(model.lm_head).__name__ == "ExactTopHead"
+    assert model.lm_head.weight is reference.lm_head.weight or torch.equal(model.lm_head.weight, reference.lm_head.weight)
     for shape in ((1, 128), (3, 1, 128), (2, 20, 128)):  # decoding steps: 4-bit kernel; prompts: bf16 matrix
         x = torch.randn(*shape)
         with torch.inference_mode():
@@ -101,4 +102,41 @@ def test_the_bundled_model_runs_on_its_own_4_bit_codes(settings):
     layers = [m for m in model.modules() if type(m).__name__ == "Int4Linear"]
     assert len(layers) == 210  # every attention and MLP projection of SmolLM2-135M
     assert max(m.reconstruction_error for m in layers) == 0.0  # Q4_1: the file's codes, exactly
-    assert isinstance(model.lm_head, torch.nn.Linear)
+    assert type(model.lm_head).__name__ == "ExactTopHead"
+    # Still tied: the head reads the input embeddings' own fp32 parameter, no second fp32 copy.
+    assert model.lm_head.weight is model.get_input_embeddings().weight
+
+
+def test_exact_top_head_picks_what_the_fp32_head_picks():
+    """bf16 scores the vocabulary, fp32 rescores the best candidates: same winner, same winning logit."""
+    from core.generation.int4 import EXACT_TOP_K
+
+    g = torch.Generator().manual_seed(3)
+    vocab, width = 5000, 256
+    head = torch.nn.Linear(width, vocab, bias=False)
+    head.weight.data = torch.randn(vocab, width, generator=g) * 0.05
+
+    class OnlyHead(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lm_head = head
+
+    model = OnlyHead()
+    x = torch.randn(64, 1, width, generator=g)
+    # A race bf16 cannot see: token 20 is token 10 plus a nudge below bf16's resolution, so
+    # bf16 scores them equal (and argmax takes 10), fp32 puts 20 ahead.
+    x[0, 0] = 1.0
+    head.weight.data[10] = 0.5
+    head.weight.data[20] = 0.5 + 1e-4
+    quantize_int4(model)
+    exact_top = model.lm_head
+    assert type(exact_top).__name__ == "ExactTopHead" and exact_top.k == EXACT_TOP_K
+    with torch.inference_mode():
+        reference = torch.nn.functional.linear(x, head.weight)
+        got = exact_top(x)
+        approximate = torch.nn.functional.linear(x.bfloat16(), head.weight.bfloat16()).float()
+    assert got.shape == reference.shape and got.dtype == torch.float32
+    assert int(reference[0, 0].argmax()) == 20 and int(approximate[0, 0].argmax()) == 10
+    assert torch.equal(got.argmax(-1), reference.argmax(-1))
+    winners = reference.argmax(-1, keepdim=True)
+    torch.testing.assert_close(got.gather(-1, winners), reference.gather(-1, winners), rtol=1e-5, atol=1e-5)
