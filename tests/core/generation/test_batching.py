@@ -293,3 +293,14 @@ def test_a_prompt_is_never_cut_into_a_sliver(plain, prompts):
     scheduler.close()
     later = chunks[1:]  # the first prompt was read whole with nobody decoding
     assert later and all(n == remaining or n == 64 for n, remaining in later), later
+
+
+def test_prefill_chunk_setting_reaches_the_scheduler(settings, plain):
+    from core.generation.factory import create_generator
+
+    generator = create_generator(settings.model_copy(update={"generator_prefill_chunk": 96, "generator_quantize": "none",
+                                                             "generator_max_batch": 5}))
+    assert isinstance(generator, BatchedTransformersGenerator)
+    scheduler = generator.scheduler()
+    assert scheduler.prefill_chunk == 96 and scheduler.max_batch == 5
+    scheduler.close()
