@@ -27,8 +27,8 @@ Why these choices, measured with the bundled model on 2 CPU cores: reading a pro
 2.4 ms per token in 64-token chunks but 1.7 ms in 156-token ones (fp32), and every decoding
 step in between runs at a smaller batch than it could; 8 questions arriving within a second
 finished in 11.0 s with 64-token chunks and 7.5–8.9 s with 256. A 256-token chunk pauses
-running answers for at most ~0.4 s (fp32) — below the one-second interval at which the Slack
-and Telegram adapters edit a streaming message, so no reader sees it. The KV cache grows into
+running answers for at most ~0.7 s (fp32; 0.3–0.4 s with 4-bit weights) — below the
+one-second interval at which the Slack and Telegram adapters edit a streaming message. The KV cache grows into
 preallocated room (:class:`_GrowingLayer`) instead of being concatenated anew at every step,
 which copied the whole cache of every layer once per token.
 """
@@ -200,6 +200,10 @@ def _growing_cache_class():
             for index, (k, v) in enumerate(layers or []):
                 self.update(k, v, index)
 
+    try:
+        GrowingCache()  # the Cache constructor's arguments changed across 4.5x releases
+    except TypeError:
+        return None
     return GrowingCache
 
 
