@@ -64,6 +64,23 @@ class HandoffDesk:
                 return turn.question
         return None
 
+    def forwarding(self, message: IncomingMessage) -> Escalation | None:
+        """The open escalation a customer's new message belongs to, else None (the bot answers).
+
+        Once a person has the conversation, the bot does not answer in their place: the
+        customer's messages go to the escalation's thread, where the agent reads them. Only
+        the escalated customer's own messages in the same conversation (and thread), and only
+        once the escalation reached the support team; anyone else in a group is answered as usual.
+        """
+        if not message.text.strip():
+            return None
+        escalation = self.store.open_escalation_for(message.platform, message.conversation_id, message.thread_id)
+        if escalation is None or not escalation.support_ref:
+            return None
+        if escalation.user_id and message.user_id and escalation.user_id != message.user_id:
+            return None
+        return escalation
+
     def posted(self, escalation: Escalation, support_ref: str) -> None:
         """Remember where the escalation was posted, so agents' replies find their way back."""
         self.store.set_escalation_ref(escalation.id, support_ref)

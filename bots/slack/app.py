@@ -181,6 +181,17 @@ class SlackBot(Interactions):
         return not self.is_agent_reply(event)
 
     async def _on_mention(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        if self.is_agent_reply(event):
+            self.spawn(self._mention_in_support_thread(event, body))
+            return
+        self._schedule(event, body, direct=False)
+
+    async def _mention_in_support_thread(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        """An agent @mentioning the bot in an escalation's thread writes to the customer: the
+        message event relays it, so the bot does not answer it as a question as well."""
+        if await self._db(self.desk.store.escalation_by_ref, f"{event['channel']}:{event['thread_ts']}") is not None:
+            log.debug("slack: mention in an escalation's thread left to the relay")
+            return
         self._schedule(event, body, direct=False)
 
     async def _on_message(self, event: dict[str, Any], body: dict[str, Any]) -> None:
@@ -232,6 +243,10 @@ class SlackBot(Interactions):
             history = await self._thread_history(event)
             name = await self._user_name(event.get("user"))
             message = incoming_message(event, text, direct=direct, history=history, user_name=name)
+            escalation = await self._db(self.desk.forwarding, message)
+            if escalation is not None:  # a person has this conversation: they get it, not the bot
+                await self.forward_to_support(escalation, message, channel, thread_ts)
+                return
             async with self.slots:
                 posted = await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=PLACEHOLDER)
                 placeholder = str(posted["ts"])

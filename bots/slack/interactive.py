@@ -215,6 +215,22 @@ class Interactions:
             log.debug("slack: delivered reaction failed", exc_info=True)
         log.info("slack: agent reply relayed for escalation #%s", escalation.id)
 
+    async def forward_to_support(self, escalation: Escalation, message: IncomingMessage, channel: str,
+                                 thread_ts: str | None) -> None:
+        """The escalated customer wrote again: into the escalation's thread, and tell them so."""
+        support_channel, _, support_ts = (escalation.support_ref or "").partition(":")
+        who = escape(message.user_name) if message.user_name else f"<@{message.user_id}>"
+        body = escape(message.text)  # escaped: no @channel pings either
+        try:
+            await self.client.chat_postMessage(channel=support_channel, thread_ts=support_ts, unfurl_links=False,
+                                               text=f":speech_balloon: *{who} (customer) wrote:*\n{body}")
+        except SlackApiError as exc:
+            log.warning("slack: could not forward to escalation #%s's thread: %s", escalation.id, exc.response.get("error"))
+            await self._post_quietly(channel, thread_ts, escape(phrase("handoff_unavailable", detect_language(message.text))))
+            return
+        await self._post_quietly(channel, thread_ts, escape(phrase("forwarded", detect_language(message.text))))
+        log.info("slack: customer message forwarded to escalation #%s", escalation.id)
+
     def _escalation_language(self, escalation: Escalation) -> str:
         turn = self.store.turn(escalation.turn_id) if escalation.turn_id else None
         return turn.language if turn else detect_language(escalation.question)

@@ -96,6 +96,9 @@ SUPPORT_HELP = (
     "by replying /close to it.\n/teach QUESTION | ANSWER — admins: suggest an answer for review."
 )
 CLOSE_USAGE = "Reply /close to the escalation message you want to close."
+#: Header of a customer's message forwarded to an open escalation; agents answer by replying to it.
+FORWARDED = "Escalation #{id}: {name} (customer) wrote"
+_FORWARDED_ID = re.compile(r"💬 Escalation #(\d+): ")
 NOT_AN_ESCALATION = "That message is not an open escalation; nothing was sent."
 ESCALATION_IS_CLOSED = "Escalation #{id} is closed; your reply was not sent to the customer."
 ONLY_TEXT_RELAYED = "Only text replies reach the customer for now; nothing was sent."
@@ -371,6 +374,11 @@ class TelegramAdapter:
         """Answer one question in its chat; any failure becomes a short apology, never a crash."""
         chat_id = message.chat_id
         private = _is_private(message)
+        incoming = self.incoming(message, question, mentioned)
+        escalation = await asyncio.to_thread(self.desk.forwarding, incoming)
+        if escalation is not None:  # a person has this conversation: they get it, not the bot
+            await self.forward_to_support(bot, message, question, escalation)
+            return
         reply = StreamedReply(
             bot, chat_id,
             reply_to=None if private else message.message_id,
@@ -380,7 +388,6 @@ class TelegramAdapter:
         async with self._chat_locks[chat_id]:
             async with typing(bot, chat_id, self.options.typing_interval, _topic(message)):
                 try:
-                    incoming = self.incoming(message, question, mentioned)
                     answer = await reply.stream(self.assistant.stream(incoming))
                     if answer.handoff:  # the user asked for a person: no answer, an escalation
                         text = await self.escalate(bot, incoming, answer.language, question, answer.turn_id,
@@ -496,6 +503,23 @@ class TelegramAdapter:
                 log.info("escalation #%s posted to the support group", escalation.id)
         return phrase("handoff", language)
 
+    async def forward_to_support(self, bot: Bot, message: Message, text: str, escalation: Escalation) -> None:
+        """The escalated customer wrote again: under the escalation's post, and tell them so."""
+        language = detect_language(text)
+        support_chat, _, post_id = (escalation.support_ref or "").partition(":")
+        name = message.from_user.first_name if message.from_user else "Customer"
+        header = FORWARDED.format(id=escalation.id, name=name)
+        try:
+            await send_chunk(bot, int(support_chat), Chunk(f"💬 <b>{escape(header)}</b>\n{escape(text)}", f"💬 {header}\n{text}"),
+                             int(post_id) if post_id.isdigit() else None)
+        except (TelegramError, ValueError) as exc:
+            log.warning("could not forward to escalation #%s in the support group: %s", escalation.id, exc)
+            notice = phrase("handoff_unavailable", language)
+        else:
+            log.info("customer message forwarded to escalation #%s", escalation.id)
+            notice = phrase("forwarded", language)
+        await self._say(message, bot, Chunk(escape(notice), notice), reply=not _is_private(message))
+
     @staticmethod
     def escalation_post(escalation: Escalation, where: str | None) -> Chunk:
         """What agents see: who asked where, the question, the conversation so far, how to answer."""
@@ -536,6 +560,11 @@ class TelegramAdapter:
         escalation_ref = (f"{message.chat_id}:{replied.message_id}"
                           if replied is not None and _replies_to_bot(message, bot) else None)
         escalation = self.data.escalation_by_ref(escalation_ref) if escalation_ref else None
+        if escalation is None and escalation_ref is not None:
+            # A reply to a customer's forwarded message answers that message's escalation.
+            forwarded = _FORWARDED_ID.match(replied.text or "")
+            escalation = self.data.escalation(int(forwarded.group(1))) if forwarded else None
+            escalation_ref = escalation.support_ref if escalation else None
         agent = message.from_user.first_name if message.from_user else "Support"
         if command == "close":
             if escalation is None:

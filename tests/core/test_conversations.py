@@ -228,3 +228,21 @@ def test_escalation_carries_the_real_question_not_the_request_for_a_person(quick
     assert desk.close(escalation.id, "Grace").status == "closed"
     assert desk.close(escalation.id, "Grace") is None
     assert desk.agent_replied("S:1", "Grace", "late") is None
+
+
+def test_an_escalated_customers_messages_go_to_the_person_until_it_is_closed(tmp_path):
+    desk = HandoffDesk(Store(tmp_path / "askdesk.db"))
+
+    def message(text, user="u1", conversation="fwd", thread=None):
+        return IncomingMessage(text=text, conversation_id=conversation, thread_id=thread, user_id=user, user_name="Ann")
+
+    escalation = desk.open(message("I want to talk to a human"), question="Where is my parcel?")
+    assert desk.forwarding(message("It was due Monday")) is None, "not posted to the support team yet: the bot answers"
+    desk.posted(escalation, "S:1")
+    assert desk.forwarding(message("It was due Monday")).id == escalation.id
+    assert desk.forwarding(message("   ")) is None, "nothing to forward"
+    assert desk.forwarding(message("Hi bot", user="u2")) is None, "someone else in the same group chat"
+    assert desk.forwarding(message("It was due Monday", thread="t9")) is None, "another thread is another conversation"
+    assert desk.forwarding(message("It was due Monday", conversation="other")) is None
+    desk.close(escalation.id, "Grace")
+    assert desk.forwarding(message("Thanks!")) is None, "closed: the bot answers again"

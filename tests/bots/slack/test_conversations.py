@@ -217,3 +217,40 @@ async def test_ask_command_answers_carry_buttons_and_a_hand_off_continues_in_the
         assert "PayPal works everywhere" in relayed["text"] and relayed.get("thread_ts") is None
     finally:
         await bot.stop()
+
+
+async def test_while_escalated_the_customer_writes_to_the_agent_not_the_bot(fake, recording, tmp_path):
+    """A person has the thread: the customer's next mention goes into the escalation's thread, the
+    bot does not answer in the agent's place, and an agent who @mentions the bot there is relayed,
+    not answered. Someone else's mention in another thread is answered as usual."""
+    bot = await start_bot(fake, recording, tmp_path / "askdesk.db", support_channel=SUPPORT)
+    root, second, third = "1700000205.000100", "1700000205.000300", "1700000205.000500"
+    try:
+        fake.seed_message("C0GENERAL", root, f"<@{BOT_USER}> I want to talk to a human", "UALICE", thread_ts=root)
+        await ask(bot, mention("I want to talk to a human", ts=root))
+        (post,) = posts_to(fake, SUPPORT)
+
+        fake.seed_message("C0GENERAL", second, f"<@{BOT_USER}> How long does a refund take?", "UALICE", thread_ts=root)
+        await ask(bot, mention("How long does a refund take?", ts=second, thread_ts=root))
+        assert posts_to(fake, "C0GENERAL", root)[-1]["text"] == phrase("forwarded")
+        assert not [m for m in posts_to(fake, "C0GENERAL", root) if m.get("blocks")], "no bot answer (answers carry buttons)"
+        (forwarded,) = posts_to(fake, SUPPORT, post["ts"])
+        assert "(customer) wrote" in forwarded["text"] and "How long does a refund take?" in forwarded["text"]
+
+        # The agent @mentions the bot in the escalation's thread: Slack sends app_mention and message.
+        agent_ts = "1700000205.000700"
+        text = f"<@{BOT_USER}> Hi Alice, about 5 business days."
+        await bot.event({**channel_message(text, ts=agent_ts, channel=SUPPORT, thread_ts=post["ts"])})
+        await bot.event({**mention("Hi Alice, about 5 business days.", ts=agent_ts, channel=SUPPORT, user="UAGENT",
+                                   thread_ts=post["ts"])})
+        await fake.wait_for(lambda: [m for m in posts_to(fake, "C0GENERAL", root) if "5 business days" in m["text"]],
+                            what="the relay")
+        assert await bot.bot.drain(timeout=30)
+        assert posts_to(fake, SUPPORT, post["ts"]) == [forwarded], "the bot did not answer the agent in the support thread"
+
+        # Another person's question in another thread is answered as usual.
+        fake.seed_message("C0GENERAL", third, f"<@{BOT_USER}> How long does a refund take?", "UBOB", thread_ts=third)
+        await ask(bot, mention("How long does a refund take?", ts=third, user="UBOB"))
+        assert [m for m in posts_to(fake, "C0GENERAL", third) if m.get("blocks")], "answered by the bot"
+    finally:
+        await bot.stop()

@@ -252,3 +252,41 @@ async def test_teach_by_admin_is_saved_for_review_and_refused_otherwise(fake, qu
     assert _texts(fake, admin)[0].startswith(f"Thanks! Saved for review as #{entry.id}")
     assert "only askdesk admins" in _texts(fake, other)[0]
     assert _texts(fake, admin + 10)[0].startswith("Usage: /teach QUESTION | ANSWER")
+
+
+async def test_while_escalated_the_customer_writes_to_the_agent_not_the_bot(fake, quick_assistant, store):
+    """A person has the conversation: the customer's next messages go under the escalation, the
+    bot does not answer in the agent's place, and a reply to the forwarded message reaches them."""
+    import json
+
+    chat, user = 320, 3201
+    support = SupportOptions(support_chat_id=SUPPORT)
+    async with running_bot(fake, quick_assistant, store, support=support):
+        await fake.enqueue(fake.message_update("I want to talk to a human", chat_id=chat, user_id=user, first_name="Lin"))
+        await fake.wait_for(lambda: _with_buttons(fake, SUPPORT, "close:") and len(_texts(fake, chat)) == 1,
+                            what="the escalation")
+        post_id = _with_buttons(fake, SUPPORT, "close:")[0]
+
+        await fake.enqueue(fake.message_update("How long does a refund take?", chat_id=chat, user_id=user,
+                                               first_name="Lin"))
+        await fake.wait_for(lambda: len(_texts(fake, chat)) == 2, what="the customer told it was passed on")
+        assert _texts(fake, chat)[-1] == phrase("forwarded", "en")
+        assert not _with_buttons(fake, chat, "fb:"), "the bot did not answer in the agent's place"
+        (call,) = [c for c in fake.calls_to("sendMessage") if c.params["chat_id"] == SUPPORT and "wrote" in c.params["text"]]
+        reply = call.params["reply_parameters"]
+        assert (json.loads(reply) if isinstance(reply, str) else reply)["message_id"] == post_id, "under the escalation"
+        forwarded_id = max(m for (c, m) in fake.messages if c == SUPPORT)
+        forwarded = fake.messages[(SUPPORT, forwarded_id)]["visible"]
+        assert "Lin (customer) wrote" in forwarded and "How long does a refund take?" in forwarded
+
+        # The agent answers by replying to the forwarded message itself.
+        await fake.enqueue(fake.message_update("About 5 days, Lin.", reply_to=forwarded_id, **AGENT))
+        await fake.wait_for(lambda: len(_texts(fake, chat)) == 3, what="the reply to the forwarded message relayed")
+        assert _texts(fake, chat)[-1] == "Reply from our support team (Grace)\nAbout 5 days, Lin."
+
+        # Closed: the bot answers again.
+        await fake.enqueue(fake.message_update("/close", reply_to=post_id, **AGENT))
+        await fake.wait_for(lambda: _texts(fake, chat)[-1] == phrase("escalation_closed", "en"), what="closed")
+        await fake.enqueue(fake.message_update("How long does a refund take?", chat_id=chat, user_id=user,
+                                               first_name="Lin"))
+        await fake.wait_for(lambda: _with_buttons(fake, chat, "fb:"), what="the bot answering again")
