@@ -213,6 +213,18 @@ def run(levels: list[int], new_tokens: int, threads: int | None, weights: list[s
         table(f"Concurrent questions arriving within 1 s ({results['answer_length']}, {w} weights)",
               ["run", "tok/s total", "p50 latency s", "p95 latency s", "p50 TTFT s", "longest pause s", "same text"], rows)
         print(f"scheduler ({w}): {stats}")
+    if {"fp32", "4-bit"} <= set(results["concurrency"]):
+        # The baseline is plain `generate` one question at a time (fp32, as transformers
+        # loads the GGUF); the product's default is the scheduler on the 4-bit weights.
+        plain_rows, default_rows = results["concurrency"]["fp32"], results["concurrency"]["4-bit"]
+        results["default_vs_plain_generate"] = {
+            level: default_rows[level]["batched"]["throughput_tok_s"] / plain_rows[level]["one_at_a_time"]["throughput_tok_s"]
+            for level in levels}
+        table("Default (scheduler, 4-bit) vs plain `generate` one at a time (fp32)",
+              ["concurrent", "plain tok/s", "default tok/s", "×"],
+              [[level, plain_rows[level]["one_at_a_time"]["throughput_tok_s"],
+                default_rows[level]["batched"]["throughput_tok_s"], ratio]
+               for level, ratio in results["default_vs_plain_generate"].items()])
     results["single_stream"] = single
     first = next(iter(single))
     table(f"Single stream ({results['answer_length']}, medians of 3)", ["path", "TTFT s", "tok/s", "decode tok/s", f"× {first}"],
