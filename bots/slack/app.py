@@ -189,7 +189,7 @@ class SlackBot(Interactions):
     async def _mention_in_support_thread(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         """An agent @mentioning the bot in an escalation's thread writes to the customer: the
         message event relays it, so the bot does not answer it as a question as well."""
-        if await self._db(self.desk.store.escalation_by_ref, f"{event['channel']}:{event['thread_ts']}") is not None:
+        if await self._db(self.store.escalation_by_ref, f"{event['channel']}:{event['thread_ts']}") is not None:
             log.debug("slack: mention in an escalation's thread left to the relay")
             return
         self._schedule(event, body, direct=False)

@@ -219,6 +219,7 @@ class Interactions:
                                  thread_ts: str | None) -> None:
         """The escalated customer wrote again: into the escalation's thread, and tell them so."""
         support_channel, _, support_ts = (escalation.support_ref or "").partition(":")
+        language = detect_language(message.text)
         who = escape(message.user_name) if message.user_name else f"<@{message.user_id}>"
         body = escape(message.text)  # escaped: no @channel pings either
         try:
@@ -226,9 +227,9 @@ class Interactions:
                                                text=f":speech_balloon: *{who} (customer) wrote:*\n{body}")
         except SlackApiError as exc:
             log.warning("slack: could not forward to escalation #%s's thread: %s", escalation.id, exc.response.get("error"))
-            await self._post_quietly(channel, thread_ts, escape(phrase("handoff_unavailable", detect_language(message.text))))
+            await self._post_quietly(channel, thread_ts, escape(phrase("handoff_unavailable", language)))
             return
-        await self._post_quietly(channel, thread_ts, escape(phrase("forwarded", detect_language(message.text))))
+        await self._post_quietly(channel, thread_ts, escape(phrase("forwarded", language)))
         log.info("slack: customer message forwarded to escalation #%s", escalation.id)
 
     def _escalation_language(self, escalation: Escalation) -> str:

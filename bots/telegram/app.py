@@ -97,8 +97,8 @@ SUPPORT_HELP = (
 )
 CLOSE_USAGE = "Reply /close to the escalation message you want to close."
 #: Header of a customer's message forwarded to an open escalation; agents answer by replying to it.
-FORWARDED = "Escalation #{id}: {name} (customer) wrote"
-_FORWARDED_ID = re.compile(r"💬 Escalation #(\d+): ")
+FORWARDED = "💬 Escalation #{id}: {name} (customer) wrote"
+_FORWARDED_ID = re.compile(re.escape(FORWARDED.partition("{id}")[0]) + r"(\d+): ")
 NOT_AN_ESCALATION = "That message is not an open escalation; nothing was sent."
 ESCALATION_IS_CLOSED = "Escalation #{id} is closed; your reply was not sent to the customer."
 ONLY_TEXT_RELAYED = "Only text replies reach the customer for now; nothing was sent."
@@ -510,7 +510,7 @@ class TelegramAdapter:
         name = message.from_user.first_name if message.from_user else "Customer"
         header = FORWARDED.format(id=escalation.id, name=name)
         try:
-            await send_chunk(bot, int(support_chat), Chunk(f"💬 <b>{escape(header)}</b>\n{escape(text)}", f"💬 {header}\n{text}"),
+            await send_chunk(bot, int(support_chat), Chunk(f"<b>{escape(header)}</b>\n{escape(text)}", f"{header}\n{text}"),
                              int(post_id) if post_id.isdigit() else None)
         except (TelegramError, ValueError) as exc:
             log.warning("could not forward to escalation #%s in the support group: %s", escalation.id, exc)

@@ -28,9 +28,9 @@ Why these choices, measured with the bundled model on 2 CPU cores: reading a pro
 step in between runs at a smaller batch than it could; 8 questions arriving within a second
 finished in 11.0 s with 64-token chunks and 7.5–8.9 s with 256. A 256-token chunk pauses
 running answers for at most ~0.7 s (fp32; 0.3–0.4 s with 4-bit weights) — below the
-one-second interval at which the Slack and Telegram adapters edit a streaming message. The KV cache grows into
-preallocated room (:class:`_GrowingLayer`) instead of being concatenated anew at every step,
-which copied the whole cache of every layer once per token.
+one-second interval at which the Slack and Telegram adapters edit a streaming message. The KV
+cache grows into preallocated room (:class:`_GrowingLayer`) instead of being concatenated anew
+at every step, which copied the whole cache of every layer once per token.
 """
 
 from __future__ import annotations
@@ -194,11 +194,8 @@ def _growing_cache_class():
             return self.keys, self.values
 
     class GrowingCache(DynamicCache):
-        def __init__(self, layers: list | None = None) -> None:
-            """``layers``: [[keys, values], ...] to start from (copied, never written to)."""
+        def __init__(self) -> None:
             Cache.__init__(self, layer_class_to_replicate=_GrowingLayer)
-            for index, (k, v) in enumerate(layers or []):
-                self.update(k, v, index)
 
     try:
         GrowingCache()  # the Cache constructor's arguments changed across 4.5x releases
@@ -211,15 +208,17 @@ _GROWING_CACHE = None
 
 
 def new_cache(layers: list | None = None):
-    """An empty (or ``layers``-seeded) KV cache for the scheduler: growing in place where supported."""
+    """A KV cache for the scheduler, growing in place where supported; ``layers`` ([[keys, values],
+    ...], copied, never written to) are its starting content."""
     global _GROWING_CACHE
     if _GROWING_CACHE is None:
         _GROWING_CACHE = _growing_cache_class() or False
     if _GROWING_CACHE:
-        return _GROWING_CACHE(layers)
-    from transformers import DynamicCache
+        cache = _GROWING_CACHE()
+    else:
+        from transformers import DynamicCache
 
-    cache = DynamicCache()
+        cache = DynamicCache()
     for index, (k, v) in enumerate(layers or []):
         cache.update(k, v, index)
     return cache

@@ -27,7 +27,7 @@ def resolve_quantize(quantize: str, device: str, model_path: str) -> str:
     """What ``ASKDESK_GENERATOR_QUANTIZE`` means for this model and device: ``int4`` or ``none``.
 
     ``auto`` runs a 4-bit GGUF source (the bundled model) with its own 4-bit weights on CPU
-    — twice the tokens/s of the fp32 copy transformers makes of it — and everything else
+    — 2.6–2.8 times the tokens/s of the fp32 copy transformers makes of it — and everything else
     as loaded. 4-bit kernels are CPU-only here; CUDA runs bf16.
     """
     from core.generation.int4 import int4_kernel_available
