@@ -9,21 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, replace
 
 import numpy as np
 
-from core.config import Settings
+from core.config import BUNDLED_GENERATOR, Settings
+from core.conversation import offered_person, small_talk
 from core.errors import InvalidMessageError
 from core.generation.base import Generator
+from core.generation.compose import Composer
+from core.generation.evidence import passage_units
 from core.generation.factory import create_generator
 from core.generation.prompt import INSTRUCTIONS, build_messages, resolve_layout
-from core.generation.verification import extractive_answer, supported_prefix
-from core.language import asks_for_person, detect_language, phrase
-from core.memory import is_follow_up, search_in_context
+from core.generation.verification import GroundingChecker, Verdict
+from core.generation.verified_stream import VerifiedDraft
+from core.language import asks_for_person, detect_language, is_cjk, phrase
+from core.memory import search_in_context, standalone_query
 from core.messages import Answer, Citation, HistoryTurn, IncomingMessage
 from core.retrieval.index import ScoredPassage
 from core.retrieval.retriever import Retriever
@@ -32,11 +38,17 @@ from core.store import Store
 log = logging.getLogger(__name__)
 
 DeltaCallback = Callable[[str], None]
-HISTORY_TURNS = 4  # earlier turns (2 exchanges) used for follow-up questions
-PROMPT_HISTORY_TURNS = 2  # of those, carried into the prompt (a small model loses the passages otherwise)
-RELATED_CANDIDATES = 6  # extra passages retrieved to find related articles
+HISTORY_TURNS = 4  # earlier turns (2 exchanges) used to rewrite follow-up questions for search
+RELATED_CANDIDATES = 6  # extra passages retrieved to find related articles and composed answers
 MAX_RELATED = 3
-EXTRACTIVE_MARGIN = 0.1  # retrieval-score gap within which a passage may be quoted instead of the top one
+EMBED_CACHE = 20_000  # sentence vectors kept (about 30 MB with the bundled 384-dim embedder)
+LEXICAL_GATE_MARGIN = 0.1  # how far under the threshold the word-coverage gate may answer
+CONTACT_QUERY = {
+    "en": "Ways to reach customer support: phone number, email address, live chat hours",
+    "zh": "如何联系客服 电话 邮箱",
+}
+CONTACT_WAY = re.compile(r"\+?\d[\d\s().-]{7,}\d|[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+WARNING = re.compile(r"never ask|don't share|do not share|冒充|不要提供", re.I)
 
 
 def _snippet(text: str, limit: int = 240) -> str:
@@ -68,7 +80,10 @@ class Assistant:
         # Conversation memory, profiles and turns for stats; ``remember=False`` keeps nothing.
         self.store = store if store is not None or not remember else Store(settings.db_path)
         self._generator = generator
+        self._given_generator = generator is not None  # a generator handed in (tests, embedding apps) is used
         self._generator_lock = threading.Lock()
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._vectors_lock = threading.Lock()
 
     @property
     def generator(self) -> Generator:
@@ -93,14 +108,73 @@ class Assistant:
             raise InvalidMessageError(phrase("too_long", language, length=len(text), limit=self.settings.max_question_chars))
         return text
 
-    def _similarity(self, question: str, sentences: list[str]) -> list[float]:
-        embedder = self.retriever.embedder
-        q = embedder.embed_queries([question])[0]
-        return list(np.asarray(embedder.embed_passages(sentences)) @ q)
+    # ---- models the checks share ---------------------------------------------------------
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Sentence vectors, cached: the same passage units are embedded for many questions."""
+        with self._vectors_lock:
+            found = {t: self._vectors[t] for t in texts if t in self._vectors}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            vectors = np.asarray(self.retriever.embedder.embed_passages(missing), dtype=np.float32)
+            found.update(zip(missing, vectors))
+            with self._vectors_lock:
+                self._vectors.update(zip(missing, vectors))
+                while len(self._vectors) > EMBED_CACHE:
+                    self._vectors.popitem(last=False)
+        return np.stack([found[t] for t in texts]) if texts else np.zeros((0, 0), dtype=np.float32)
+
+    @property
+    def checker(self) -> GroundingChecker:
+        return GroundingChecker(self.embed, INSTRUCTIONS)
+
+    @property
+    def composer(self) -> Composer:
+        return Composer(self.embed)
+
+    def composes(self) -> bool:
+        """Whether answers are composed from the sources instead of generated (see ``answer_mode``)."""
+        if self.settings.answer_mode != "auto":
+            return self.settings.answer_mode == "compose"
+        s = self.settings
+        return s.generator_backend == "transformers" and s.generator_model == BUNDLED_GENERATOR and not self._given_generator
+
+    def check_draft(self, draft: str, question: str, passages: list) -> Verdict:
+        """The grounding check exactly as the pipeline applies it to a finished draft."""
+        return self.checker.check(draft, passages, question)
 
     def refusal(self, language: str, confidence: float = 0.0) -> Answer:
         text = f"{phrase('refusal', language)} {phrase('offer_person', language)}"
         return Answer(text=text, confidence=confidence, refused=True, mode="refusal", language=language)
+
+    def contact_details(self, language: str = "en") -> str | None:
+        """The knowledge base's own ways to reach a person (phone, e-mail, hours), if it has them.
+
+        Said when a hand-off is asked for where no support destination is configured: better
+        than "no one is available", and taken from the sources like any answer.
+        """
+        query = CONTACT_QUERY[language if language in CONTACT_QUERY else "en"]
+        hits = [h for h in self.retriever.retrieve(query, self.settings.top_k + RELATED_CANDIDATES).hits
+                if h.score >= self.settings.threshold]
+        best: tuple[float, ScoredPassage, list[str]] | None = None
+        for hit in hits:
+            lines = [u.text for u in passage_units(hit.passage) if CONTACT_WAY.search(u.text) and not WARNING.search(u.text)]
+            if not lines:
+                continue
+            # A passage that lists several ways (phone and e-mail) beats one that mentions an address in passing.
+            kinds = {"email" if "@" in m.group(0) else "phone" for line in lines for m in CONTACT_WAY.finditer(line)}
+            score = len(kinds) + hit.score + 0.1 * min(len(lines), 3)
+            if best is None or score > best[0]:
+                best = (score, hit, lines[:3])
+        if best is None:
+            return None
+        _, hit, lines = best
+        link = f"\n{hit.passage.url}" if hit.passage.url else ""
+        return phrase("contact_intro", language) + "\n" + "\n".join(f"- {line}" for line in lines) + link
+
+    def handoff_unavailable(self, language: str = "en") -> str:
+        """What to tell a customer who asked for a person where nobody can take the hand-off."""
+        contact = self.contact_details(language)
+        return f"{phrase('handoff_unavailable', language)}\n\n{contact}" if contact else phrase("handoff_unavailable", language)
 
     def _language(self, message: IncomingMessage, question: str) -> str:
         """The question's language; a profile's preference decides when the text says little."""
@@ -124,64 +198,114 @@ class Assistant:
         return turns
 
     def answer(self, message: IncomingMessage, on_delta: DeltaCallback | None = None) -> Answer:
-        """Run the whole pipeline and record the turn; ``on_delta`` receives generated text as produced."""
+        """Run the whole pipeline and record the turn.
+
+        ``on_delta`` receives verified text only: the deltas joined are always a prefix of
+        (usually all of) the final ``Answer.text``, so an adapter never shows text it must take back.
+        """
         started = time.perf_counter()
         question = self.validate(message)
         language = self._language(message, question)
-        answer = self._compose(message, question, language, on_delta)
+        shown: list[str] = []
+
+        def emit(text: str) -> None:
+            if text:
+                shown.append(text)
+                if on_delta is not None:
+                    on_delta(text)
+
+        answer = self._compose(message, question, language, emit)
+        if not answer.text.startswith("".join(shown)):  # a broken promise would show retracted text
+            raise AssertionError("streamed text is not a prefix of the answer")
         answer = replace(answer, latency_s=round(time.perf_counter() - started, 3))
         return self._record(message, question, answer)
 
-    def _compose(self, message: IncomingMessage, question: str, language: str, on_delta: DeltaCallback | None) -> Answer:
-        if asks_for_person(question):
-            return Answer(text=phrase("handoff", language), handoff=True, mode="refusal", language=language)
+    def _small_talk(self, question: str, language: str, history: list[HistoryTurn]) -> Answer | None:
+        kind = small_talk(question)
+        if kind is None:
+            return None
+        if kind == "yes" and offered_person(history):
+            return Answer(text=phrase("handoff", language), handoff=True, mode="refusal", language=language,
+                          contact=self.contact_details(language))
+        return Answer(text=phrase(f"smalltalk_{kind}", language), mode="smalltalk", language=language)
+
+    def _compose(self, message: IncomingMessage, question: str, language: str, emit: DeltaCallback) -> Answer:
         history = self.history(message)
+        chat = self._small_talk(question, language, history)
+        if chat is not None:
+            if chat.mode == "smalltalk":
+                emit(chat.text)  # a hand-off is rendered by the adapter, never streamed
+            return chat
+        if asks_for_person(question):
+            return Answer(text=phrase("handoff", language), handoff=True, mode="refusal", language=language,
+                          contact=self.contact_details(language))
+        # History only rewrites the search query; earlier answers never reach the prompt.
         retrieval = search_in_context(self.retriever.retrieve, question, history, self.settings.top_k + RELATED_CANDIDATES)
         hits, intent = retrieval.hits, retrieval.intent
         confidence = hits[0].score if hits else 0.0
-        if confidence < self.settings.threshold:
+        if not self._passes_gate(hits):
             log.info("refused: best score %.3f below threshold %.3f", confidence, self.settings.threshold)
             return replace(self.refusal(language, confidence), intent=intent)
-
+        query = standalone_query(question, history)
         top = hits[: self.settings.top_k]
-        passages = [h.passage for h in top]
-        # Earlier questions reach the prompt only for a follow-up; otherwise they distract a small model.
-        context = history[-PROMPT_HISTORY_TURNS:] if is_follow_up(question) else []
-        messages = build_messages(question, passages, context, language, layout=resolve_layout(self.settings))
-        parts: list[str] = []
-        for delta in self.generator.stream(messages, self.settings.max_new_tokens):
-            parts.append(delta)
-            if on_delta is not None:
-                on_delta(delta)
-        text = "".join(parts).strip()
-
-        verdict = None
-        if self.settings.verify:
-            text, verdict = supported_prefix(text, passages, question, INSTRUCTIONS)
-        if verdict is None or verdict.ok:
-            cited = verdict.cited if verdict else [1]
-            citations = tuple(_citation(top[n - 1], n) for n in cited)
-            return Answer(text=text, citations=citations, confidence=confidence, language=language,
-                          related=self._related(hits, citations), intent=intent)
-
-        log.info("generated answer rejected (%s); answering with a quote", verdict.reason)
-        # Candidates: passages that retrieval scored almost as high as the best one.
-        close = [h for h in hits if h.score >= confidence - EXTRACTIVE_MARGIN]
-        chosen, quote = extractive_answer(
-            question, [h.passage for h in close], self._similarity, retrieval_scores=[h.score for h in close]
-        )
-        best = close[chosen]
-        citations = (_citation(best, 1),)
+        rejected: str | None = None
+        if not self.composes():
+            answer = self._generate(question, query, top, language, emit)
+            if isinstance(answer, Answer):
+                return replace(answer, confidence=confidence, related=self._related(hits, answer.citations), intent=intent)
+            rejected = answer
+            log.info("generated draft rejected before anything was shown (%s); composing from the sources", rejected)
+        composition = self.composer.compose(query, hits)
+        marker = "[1]" if is_cjk(composition.text) else " [1]"
+        text = f"{composition.text}{marker}"
+        emit(text)
+        citations = (_citation(composition.hit, 1),)
         return Answer(
-            text=f"{phrase('quote_intro', language)} ({best.passage.title}): “{quote}” [1]",
-            citations=citations,
-            confidence=confidence,
-            mode="extractive",
-            rejected_reason=verdict.reason,
-            language=language,
-            related=self._related(hits, citations),
-            intent=intent,
+            text=text, citations=citations, confidence=confidence, mode="extractive", rejected_reason=rejected,
+            language=language, related=self._related(hits, citations), intent=intent,
         )
+
+    def _passes_gate(self, hits: list[ScoredPassage]) -> bool:
+        """Confident enough to answer: the threshold, or just under it with the words all there."""
+        if not hits:
+            return False
+        best = hits[0]
+        if best.score >= self.settings.threshold:
+            return True
+        return best.score >= self.settings.threshold - LEXICAL_GATE_MARGIN and best.lexical >= self.settings.lexical_gate
+
+    def _generate(
+        self, question: str, query: str, top: list[ScoredPassage], language: str, emit: DeltaCallback
+    ) -> Answer | str:
+        """A generated answer streamed sentence by sentence as verified, or why none could be shown."""
+        passages = [h.passage for h in top]
+        messages = build_messages(question, passages, (), language, layout=resolve_layout(self.settings))
+        if not self.settings.verify:
+            parts = []
+            for delta in self.generator.stream(messages, self.settings.max_new_tokens):
+                parts.append(delta)
+                emit(delta)
+            text = "".join(parts)
+            if not text.strip():
+                return "the generator wrote nothing"
+            return Answer(text=text, citations=tuple(_citation(h, n) for n, h in enumerate(top, 1)), language=language)
+        draft = VerifiedDraft(self.checker, self.checker.evidence(passages, question), question)
+        stream = self.generator.stream(messages, self.settings.max_new_tokens)
+        try:
+            for delta in stream:
+                emit(draft.feed(delta))
+                if draft.stopped:
+                    break
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()  # frees the batch slot of a draft stopped early
+        emit(draft.close())
+        if not draft.text:
+            return draft.reason or "nothing was supported"
+        citations = tuple(_citation(top[n - 1], i) for i, n in enumerate(draft.cited, 1))
+        return Answer(text=draft.text, citations=citations, language=language,
+                      rejected_reason=draft.reason if draft.reason not in (None, "long enough") else None)
 
     def _related(self, hits: list[ScoredPassage], citations: tuple[Citation, ...]) -> tuple[Citation, ...]:
         """Up to three other articles that match well enough on their own — never filler."""

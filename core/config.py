@@ -67,6 +67,17 @@ class Settings(BaseSettings):
     chunk_chars: int = Field(900, ge=200, description="Target passage size in characters.")
     chunk_overlap: int = Field(120, ge=0, description="Characters shared by neighbouring passages.")
     verify: bool = Field(True, description="Check generated answers against their passages.")
+    answer_mode: Literal["auto", "generate", "compose"] = Field(
+        "auto",
+        description="`generate` writes answers with the generator (checked sentence by sentence); `compose` answers "
+        "with the passage sentences, list items or table rows that hold what was asked; `auto` = compose for the "
+        "bundled 135M model (measured more often correct), generate for any other.",
+    )
+    lexical_gate: float = Field(
+        0.75, ge=0.0, le=1.0,
+        description="A question scored up to 0.1 under the threshold is still answered when the best passage holds "
+        "at least this share of its words (terse or misspelt questions).",
+    )
     generator_backend: Literal["transformers", "openai"] = Field(
         "transformers", description="Local transformers model, or an OpenAI-compatible server (vLLM, TGI, llama.cpp)."
     )

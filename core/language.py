@@ -35,6 +35,12 @@ PHRASES: dict[str, dict[str, str]] = {
         "feedback_sorry": "Sorry this didn't help. Would you like to talk to a person?",
         "talk_to_person": "Talk to a person",
         "reset": "Done, I've forgotten our earlier conversation.",
+        "smalltalk_greeting": "Hi! Ask me anything our help centre covers, and I'll answer with links to the articles.",
+        "smalltalk_thanks": "You're welcome! Is there anything else I can help with?",
+        "smalltalk_no": "All right. If there's anything else, just ask.",
+        "smalltalk_yes": "Sure, what would you like to know?",
+        "smalltalk_bye": "Goodbye! Come back any time.",
+        "contact_intro": "You can reach our support team directly:",
     },
     "zh": {
         "refusal": "抱歉，帮助中心里没有找到这个问题的答案。",
@@ -56,6 +62,12 @@ PHRASES: dict[str, dict[str, str]] = {
         "feedback_sorry": "抱歉没能帮到您。需要转人工客服吗？",
         "talk_to_person": "转人工客服",
         "reset": "好的，之前的对话已清除。",
+        "smalltalk_greeting": "您好！帮助中心里有的问题都可以问我，我会附上相关文章的链接。",
+        "smalltalk_thanks": "不客气！还有什么可以帮您的吗？",
+        "smalltalk_no": "好的。如果还有其他问题，随时问我。",
+        "smalltalk_yes": "好的，您想了解什么？",
+        "smalltalk_bye": "再见！欢迎随时回来。",
+        "contact_intro": "您可以直接联系我们的客服团队：",
     },
 }
 

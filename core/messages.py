@@ -68,8 +68,9 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     confidence: float = 0.0
     refused: bool = False
-    # How the text was produced: "generated", "extractive" (verification fallback), "refusal".
-    mode: Literal["generated", "extractive", "refusal"] = "generated"
+    # How the text was produced: "generated" (checked sentence by sentence), "extractive" (composed
+    # from the passages' own sentences), "refusal", or "smalltalk" (greetings, thanks, yes/no).
+    mode: Literal["generated", "extractive", "refusal", "smalltalk"] = "generated"
     # Set when verification rejected the generated text; kept for logs and benchmarks.
     rejected_reason: str | None = None
     latency_s: float = 0.0
@@ -80,6 +81,8 @@ class Answer:
     related: tuple[Citation, ...] = ()
     # The stored turn, for feedback buttons and escalations (None when nothing is stored).
     turn_id: int | None = None
+    # The knowledge base's own contact details (phone, e-mail), for a hand-off with nobody to take it.
+    contact: str | None = None
     # The question's intent when the knowledge base has labelled examples (core.retrieval.classifier).
     intent: str | None = None
 

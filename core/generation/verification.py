@@ -1,17 +1,20 @@
-"""Grounding checks: is a generated answer supported by the passages it stands on?
+"""Grounding checks: is each sentence of a draft stated by one sentence of the passages?
 
-A small model given numbered passages happily invents specifics (a "1.5 %" fee, an
-order code, a country the passage never lists), so word overlap alone is not enough.
-The check rejects an answer that
+A small model given passages happily invents specifics ("1.5 %", an order code), attaches a
+number that stands in the passages to the wrong subject ("$5.99" for Canada, where $5.99 is
+the US price), repeats a number the customer put in the question, or writes filler ("I hope
+this helps."). Overlap with the passages as a whole catches none of the last three, so the
+check binds every claim to its evidence (:class:`GroundingChecker`):
 
-* is empty, loops, or echoes the instructions;
-* cites a passage number that was not given;
-* states a specific — number, duration, price, e-mail, URL, phone, or a capitalised
-  name or place — that appears in none of the passages (nor in the question);
-* has sentences whose content words are mostly absent from the passages.
+* the answer as a whole must not be empty, filler, a loop, or a copy of the prompt, and must
+  give a number when the question asks for an amount or a time;
+* every sentence is matched to the one evidence unit (passage sentence, list item, table row,
+  or two neighbours — :mod:`core.generation.evidence`) that means the same, by the sentence
+  embedder and by shared content words;
+* every specific of the sentence must stand in *that* unit; the question never counts.
 
-When it fails, the assistant answers with :func:`extractive_answer` instead: quoted
-sentences of the best passage, which are supported by construction.
+The assistant applies :meth:`GroundingChecker.claim` sentence by sentence while a draft is
+generated (:mod:`core.generation.verified_stream`), so nothing unsupported is ever shown.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from core.generation.evidence import Unit, all_units, windows
 from core.language import CJK_RUN, is_cjk
 from core.retrieval.chunking import split_sentences
 from core.retrieval.passages import Passage
@@ -140,13 +146,13 @@ _ASKS_FOR_NUMBER = re.compile(
     r"\bhow (long|much|many|soon|quickly|fast)\b|\bwhat time\b|\bphone\b|\bnumber to call\b|多久|多长时间|多少|几天|何时|电话", re.I
 )
 # Filler a small model wraps around (or puts instead of) an answer; it says nothing.
-_PREAMBLE = re.compile(r"^\s*(the answer( to (this|the|your) question)?( is)?\s*[:,]?|answer\s*:)\s*", re.I)
+_PREAMBLE = re.compile(r"^\s*((the |my )?(short )?answer( to [^:,.]{1,40})?( is)?\s*[:,]|the answer is\b|answer\s*:)\s*", re.I)
 _FILLER = re.compile(r"\b(i'?m|we'?re|i am|we are) (here|happy|glad) to (help|assist)( you)?( with [^.!?]*)?[.!?]?", re.I)
 
 
 def _is_degenerate(answer: str, instructions: str) -> str | None:
     words = answer.lower().split()
-    if len(CITATION.sub("", answer).strip()) < 2 or (not is_cjk(answer) and len(words) < 3):
+    if len(CITATION.sub("", answer).strip()) < 2 or (not is_cjk(answer) and len(words) < 3 and not _numbers(answer, False)):
         return "empty or too short"
     grams = Counter(tuple(words[i : i + 4]) for i in range(len(words) - 3))
     if grams and grams.most_common(1)[0][1] >= 3:
@@ -165,101 +171,259 @@ def _is_degenerate(answer: str, instructions: str) -> str | None:
     return None
 
 
+# ---- binding claims to evidence --------------------------------------------------------
+
+Embed = Callable[[list[str]], np.ndarray]
+"""Texts → L2-normalised vectors (the bundled sentence embedder); cosine is a dot product."""
+
+_SHORTCUT = re.compile(r"\b(?:ctrl|cmd|command|alt|option|opt|shift|control|fn|win|meta)(?:\s*\+\s*[\w.,/;'\[\]-]+)+", re.I)
+_QUOTED = re.compile(r"[\"“]([^\"”]{2,40})[\"”]")
+# A number with the unit it counts: "15 minutes" and "15 days" are different claims.
+_AMOUNT = re.compile(
+    r"(\d+(?:[.,]\d+)?)\s*(?:-|to|–)?\s*(?:\d+(?:[.,]\d+)?\s*)?"
+    r"(business days?|working days?|days?|hours?|minutes?|mins?|seconds?|weeks?|months?|years?|%|percent|characters?|digits?|"
+    r"个工作日|工作日|天|小时|分钟|周|个月|年)",
+    re.I,
+)
+_UNIT_CANON = {"min": "minute", "mins": "minute", "percent": "%", "working day": "business day", "工作日": "个工作日"}
+# Words that say nothing about the question: a sentence made only of these is filler.
+_FILLER_WORDS = frozenset(
+    """help helps helped helping hope happy glad ready assist assistance sure question questions welcome
+    feel free ask anything else further great good nice day reach reaching out know let note information
+    answer puzzle appreciate patience understand sorry apologize inconvenience certainly absolutely course
+    definitely happy thing things way need needs provide""".split()
+)
+_FILLER_ZH = re.compile(r"^(希望(这)?(对您)?有(所)?帮助|很高兴(为您)?(服务|帮助)|感谢(您的)?(咨询|提问)|如有(其他|任何)问题.*|祝您.*)[。！!.]?$")
+
+MIN_SIMILARITY = 0.5  # a claim and its evidence unit must mean about the same
+MIN_COVERAGE = 0.5  # share of the claim's content words that its evidence unit contains
+STRONG_SIMILARITY = 0.72  # … or a close paraphrase with fewer shared words
+STRONG_COVERAGE = 0.3
+BINDING_MARGIN = 0.25  # how much worse than the best match the unit holding the specifics may be
+
+
+def _canon_unit(unit: str) -> str:
+    unit = unit.lower()
+    unit = _UNIT_CANON.get(unit, unit)
+    if unit.endswith("s") and unit not in ("%",) and not is_cjk(unit):
+        unit = unit[:-1]
+    return _UNIT_CANON.get(unit, unit)
+
+
+def _amounts(text: str) -> set[tuple[str, str]]:
+    return {(_normalise_number(n), _canon_unit(u)) for n, u in _AMOUNT.findall(text)}
+
+
+def claim_specifics(text: str) -> list[tuple[str, str]]:
+    """Everything in a claim that must be found, as written, in its evidence unit."""
+    items = _specifics(text)
+    items += [("shortcut", re.sub(r"\s+", "", m).lower()) for m in _SHORTCUT.findall(text)]
+    items += [("quoted", q.lower()) for q in _QUOTED.findall(text)]
+    items += [("amount", f"{n} {u}") for n, u in _amounts(text)]
+    return items
+
+
+def claim_specifics_beyond_numbers(text: str) -> bool:
+    """Whether a claim has a unit, a price, an address — anything but bare numbers."""
+    return bool(_AMOUNT.search(text) or re.search(r"[$€£¥%]", text) or _EMAIL.search(text) or _URL.search(text))
+
+
+def is_filler(sentence: str) -> bool:
+    """Says nothing a customer can use ("I hope this helps.", "I'm ready to help.")."""
+    body = _FILLER.sub(" ", _PREAMBLE.sub("", CITATION.sub(" ", sentence))).strip()
+    if is_cjk(body):
+        return bool(_FILLER_ZH.match(body.strip())) or not CJK_RUN.search(body)
+    words = [_stem(w.lower().strip("'’-")) for w in _WORD.findall(body)]
+    words = [w for w in words if w not in STOPWORDS and len(w) > 1]
+    if _numbers(body, include_words=False) or _EMAIL.search(body) or _URL.search(body):
+        return False
+    return all(w in _FILLER_WORDS or _stem(w) in _FILLER_WORDS for w in words)
+
+
+@dataclass(slots=True)
+class Evidence:
+    """The retrieved passages cut into units, with what matching needs, computed once."""
+
+    passages: Sequence[Passage]
+    question: str
+    units: list[Unit]
+    tokens: list[set[str]]
+    lowered: list[str]
+    numbers: list[set[str]]
+    amounts: list[set[tuple[str, str]]]
+    question_tokens: set[str]
+    vectors: np.ndarray | None = None
+
+    @classmethod
+    def build(cls, passages: Sequence[Passage], question: str = "", embed: Embed | None = None) -> "Evidence":
+        base = all_units(passages)
+        units = base + windows(base)
+        fulls = [u.full for u in units]
+        evidence = cls(
+            passages=passages, question=question, units=units,
+            tokens=[set(content_tokens(f)) for f in fulls],
+            lowered=[f.lower() for f in fulls],
+            numbers=[_numbers(f, include_words=True) for f in fulls],
+            amounts=[_amounts(f) for f in fulls],
+            question_tokens=set(content_tokens(question)),
+        )
+        if embed is not None and units and not is_cjk(question):
+            evidence.vectors = np.asarray(embed(fulls), dtype=np.float32)
+        return evidence
+
+    def holds(self, i: int, kind: str, value: str) -> bool:
+        """Whether unit ``i`` (with its headings) states the specific."""
+        if kind == "amount":
+            number, _, unit = value.partition(" ")
+            return (number, unit) in self.amounts[i]
+        if kind == "shortcut":
+            return value in re.sub(r"\s+", "", self.lowered[i])
+        return _evidence_has(kind, value, self.lowered[i], self.numbers[i])
+
+
+@dataclass(slots=True)
+class Claim:
+    """One answer sentence and the evidence unit that supports it (or why none does)."""
+
+    text: str
+    ok: bool
+    filler: bool = False
+    reason: str | None = None
+    unit: Unit | None = None
+    similarity: float | None = None
+    coverage: float = 0.0
+    unsupported: list[str] = field(default_factory=list)
+
+
+class GroundingChecker:
+    """Binds every sentence of an answer to one evidence unit of the retrieved passages.
+
+    A sentence is supported when one unit (a passage sentence, list item, table row, or two
+    neighbouring ones) means the same — by the sentence embedder where there is one, and by
+    shared content words — *and* states every specific of the sentence (number with its unit,
+    price, name, shortcut, e-mail, URL). The unit is chosen by meaning first, so a number that
+    stands elsewhere in the passages, attached to another subject, does not count; nor does
+    anything that only the question says. Short elliptic answers ("60 minutes.") take their
+    subject from the question.
+    """
+
+    def __init__(self, embed: Embed | None = None, instructions: str = "") -> None:
+        self.embed = embed
+        self.instructions = instructions
+
+    def evidence(self, passages: Sequence[Passage], question: str = "") -> Evidence:
+        return Evidence.build(passages, question, self.embed)
+
+    def claim(self, sentence: str, evidence: Evidence) -> Claim:
+        text = _LIST_MARKER.sub("", CITATION.sub(" ", sentence)).strip()
+        text = _PREAMBLE.sub("", text).strip() or text
+        if is_filler(text):
+            return Claim(sentence, ok=True, filler=True)
+        if not evidence.units:
+            return Claim(sentence, ok=False, reason="there are no passages to support it")
+        if text.rstrip().endswith(("?", "？")):
+            return Claim(sentence, ok=True, filler=True)  # a question back ("Can I cancel?") claims nothing
+        tokens = set(content_tokens(text))
+        words = {t for t in tokens if not t[:1].isdigit()}
+        if not words and not is_cjk(text) and not claim_specifics_beyond_numbers(text):
+            return Claim(sentence, ok=False, reason="a bare number says nothing about what it counts", unsupported=[sentence])
+        elliptic = len(words) < 2 and not is_cjk(text)
+        claim_tokens = tokens | evidence.question_tokens if elliptic else tokens
+        if not claim_tokens:
+            return Claim(sentence, ok=True, filler=True)
+        coverage = [len(claim_tokens & ts) / len(claim_tokens) for ts in evidence.tokens]
+        similarity: list[float] | None = None
+        if evidence.vectors is not None and self.embed is not None and not is_cjk(text):
+            probe = f"{evidence.question} {text}" if elliptic else text
+            vector = np.asarray(self.embed([probe]), dtype=np.float32)[0]
+            similarity = [float(v) for v in evidence.vectors @ vector]
+        score = [c + (similarity[i] if similarity else 0.0) for i, c in enumerate(coverage)]
+        order = sorted(range(len(score)), key=lambda i: -score[i])
+        specifics = claim_specifics(text)
+        # The supporting unit is the best match that states every specific, and it must be
+        # nearly as good a match as the best overall: a number that stands in a sentence
+        # about something else does not support the claim.
+        holding = [i for i in order if all(evidence.holds(i, k, v) for k, v in specifics)]
+        best = holding[0] if holding and score[holding[0]] >= score[order[0]] - BINDING_MARGIN else order[0]
+        missing = [v for k, v in specifics if not evidence.holds(best, k, v)]
+        sim = similarity[best] if similarity else None
+        cov = coverage[best]
+        claim = Claim(sentence, ok=False, unit=evidence.units[best], similarity=sim, coverage=cov)
+        if missing:
+            anywhere = [v for k, v in specifics if not any(evidence.holds(i, k, v) for i in range(len(evidence.units)))]
+            if anywhere:
+                claim.reason = f"states specifics found in no passage: {', '.join(sorted(set(anywhere)))}"
+                claim.unsupported = sorted(set(anywhere))
+            else:
+                claim.reason = f"states {', '.join(sorted(set(missing)))} where the passages say it of something else"
+                claim.unsupported = sorted(set(missing))
+            return claim
+        if sim is None:
+            supported = cov >= (0.6 if is_cjk(text) else MIN_COVERAGE + 0.1)
+        else:
+            supported = (sim >= MIN_SIMILARITY and cov >= MIN_COVERAGE) or (sim >= STRONG_SIMILARITY and cov >= STRONG_COVERAGE)
+        if not supported:
+            shown = f"similarity {sim:.2f}, " if sim is not None else ""
+            claim.reason = f"not supported by any passage sentence ({shown}word coverage {cov:.2f})"
+            claim.unsupported = [sentence]
+            return claim
+        claim.ok = True
+        return claim
+
+    def whole(self, answer: str, question: str) -> str | None:
+        """Problems of the answer as a whole; ``None`` when it may be shown."""
+        problem = _is_degenerate(answer, self.instructions)
+        if problem:
+            return problem
+        if _ASKS_FOR_NUMBER.search(question) and not _numbers(answer, include_words=True):
+            return "the question asks for an amount or a time and the answer gives none"
+        body = [s for s in answer_sentences(answer) if not is_filler(s)]
+        if not body:
+            return "says nothing: only filler"
+        substance = content_tokens(_FILLER.sub(" ", _PREAMBLE.sub("", _LIST_MARKER.sub(" ", CITATION.sub(" ", answer)))))
+        if not set(substance) - set(content_tokens(question)):
+            return "only restates the question"
+        return None
+
+    def check(self, answer: str, passages: Sequence[Passage], question: str = "", evidence: Evidence | None = None) -> Verdict:
+        """The whole verdict on a finished draft ([1] is ``passages[0]``)."""
+        problem = self.whole(answer, question)
+        if problem:
+            return Verdict(False, problem)
+        markers = sorted({int(m) for m in CITATION.findall(answer)})
+        bad = [m for m in markers if not 1 <= m <= len(passages)]
+        if bad:
+            return Verdict(False, f"cites passage(s) {bad} that were not given", unsupported=[f"[{m}]" for m in bad])
+        evidence = evidence or self.evidence(passages, question)
+        cited: list[int] = []
+        scores: list[float] = []
+        for sentence in answer_sentences(answer):
+            claim = self.claim(sentence, evidence)
+            if not claim.ok:
+                return Verdict(False, claim.reason, cited=cited, unsupported=claim.unsupported or [sentence])
+            if claim.unit is not None:
+                number = claim.unit.passage + 1
+                if number not in cited:
+                    cited.append(number)
+                scores.append(claim.similarity if claim.similarity is not None else claim.coverage)
+        support = sum(scores) / len(scores) if scores else 0.0
+        return Verdict(True, None, cited=cited or [1], support=support)
+
+
+def answer_sentences(answer: str) -> list[str]:
+    """An answer's claims: its lines (list items) cut into sentences."""
+    return [s for line in answer.splitlines() if line.strip() for s in split_sentences(line.strip())]
+
+
 def verify_answer(
     answer: str,
     passages: Sequence[Passage],
     question: str = "",
     instructions: str = "",
-    min_support: float = 0.6,
+    embed: Embed | None = None,
 ) -> Verdict:
-    """Check ``answer`` against the numbered ``passages`` ([1] is ``passages[0]``)."""
-    problem = _is_degenerate(answer, instructions)
-    if problem:
-        return Verdict(False, problem)
-    if _ASKS_FOR_NUMBER.search(question) and not _numbers(answer, include_words=True):
-        return Verdict(False, "the question asks for an amount or a time and the answer gives none")
-    markers = [int(m) for m in CITATION.findall(answer)]
-    bad = sorted({m for m in markers if not 1 <= m <= len(passages)})
-    if bad:
-        return Verdict(False, f"cites passage(s) {bad} that were not given", unsupported=[f"[{m}]" for m in bad])
-
-    texts = [f"{p.title}\n{' '.join(p.headings)}\n{p.text}" for p in passages]
-    token_sets = [set(content_tokens(t)) for t in texts]
-    answer_tokens = content_tokens(_LIST_MARKER.sub(" ", CITATION.sub(" ", answer)))
-
-    # Which passages the answer stands on: its own markers, else the ones it overlaps most.
-    cited = sorted(set(markers))
-    if not cited and passages:
-        overlaps = [len(set(answer_tokens) & ts) for ts in token_sets]
-        best = max(overlaps)
-        cited = [i + 1 for i, o in enumerate(overlaps) if best and o >= 0.5 * best][:2] or [1]
-
-    # Specifics must come from the passages (any given one; the one that has it joins the citations).
-    question_lower = question.lower()
-    question_numbers = _numbers(question, include_words=True)
-    lowered = [t.lower() for t in texts]
-    numbers = [_numbers(t, include_words=True) for t in texts]
-    unsupported: list[str] = []
-    for kind, value in _specifics(answer):
-        if _evidence_has(kind, value, question_lower, question_numbers):
-            continue
-        holders = [i + 1 for i in range(len(texts)) if _evidence_has(kind, value, lowered[i], numbers[i])]
-        if not holders:
-            unsupported.append(value)
-        elif not set(holders) & set(cited):
-            cited.append(holders[0])
-    if unsupported:
-        return Verdict(False, f"states specifics found in no passage: {', '.join(sorted(set(unsupported)))}",
-                       cited=sorted(cited), unsupported=sorted(set(unsupported)))
-
-    # Sentence-level support by content words of the cited passages. Words the answer takes
-    # from the question are neutral: restating the question is not evidence of an answer.
-    evidence = set().union(*(token_sets[i - 1] for i in cited))
-    asked = set(content_tokens(question))
-    weak: list[str] = []
-    total = hit = 0
-    for sentence in split_sentences(CITATION.sub(" ", answer)):
-        tokens = [t for t in content_tokens(sentence) if t not in asked or t in evidence]
-        if len(tokens) < 3:
-            continue
-        covered = sum(1 for t in tokens if t in evidence)
-        total += len(tokens)
-        hit += covered
-        if covered / len(tokens) < 0.5:
-            weak.append(sentence)
-    substance = content_tokens(_FILLER.sub(" ", _PREAMBLE.sub("", _LIST_MARKER.sub(" ", CITATION.sub(" ", answer)))))
-    if not set(substance) - asked:
-        return Verdict(False, "only restates the question", cited=sorted(cited))
-    support = hit / total if total else 1.0
-    if weak or support < min_support:
-        return Verdict(False, f"not supported by the passages (support {support:.2f})", cited=sorted(cited),
-                       unsupported=weak, support=support)
-    return Verdict(True, None, cited=sorted(cited), support=support)
-
-
-def supported_prefix(
-    answer: str,
-    passages: Sequence[Passage],
-    question: str = "",
-    instructions: str = "",
-) -> tuple[str, Verdict]:
-    """The longest run of leading sentences that passes :func:`verify_answer`.
-
-    A small model often gives a correct first sentence and then drifts, loops or invents;
-    keeping the verified start is better than discarding it. Returns the whole answer's
-    verdict when no prefix passes.
-    """
-    verdict = verify_answer(answer, passages, question, instructions)
-    if verdict.ok:
-        return answer, verdict
-    sentences = split_sentences(answer)
-    joiner = "" if is_cjk(answer) else " "
-    for n in range(len(sentences) - 1, 0, -1):
-        prefix = joiner.join(sentences[:n])
-        candidate = verify_answer(prefix, passages, question, instructions)
-        if candidate.ok:
-            return prefix, candidate
-    return answer, verdict
+    """Check a finished draft; without ``embed`` the support decision uses shared words only."""
+    return GroundingChecker(embed, instructions).check(answer, passages, question)
 
 
 def _sentences(passage: Passage) -> list[str]:

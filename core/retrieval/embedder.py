@@ -62,6 +62,11 @@ class Embedder:
             ) from exc
         log.info("embedder %s loaded on %s in %.1fs", name, device, time.perf_counter() - started)
 
+    def knows_word(self, word: str) -> bool:
+        """Whether the model's tokenizer has ``word`` as one whole token (a real word to it)."""
+        vocab = getattr(getattr(self.model, "tokenizer", None), "vocab", None) or {}
+        return word in vocab
+
     @cached_property
     def dimension(self) -> int:
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension

@@ -20,6 +20,7 @@ from core.language import detect_language
 from core.retrieval.embedder import Embedder, embedder_for, embedding_identity
 from core.retrieval.hybrid import RetrievalResult, SearchIndex, rerank
 from core.retrieval.index import ScoredPassage
+from core.retrieval.spelling import SpellingCorrector
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class Retriever:
         self._index: SearchIndex | None = None
         self._version: str | None = None
         self._reranker = None
+        self._speller: tuple[int, SpellingCorrector] | None = None
         self._dense_languages = dense_languages(settings)
 
     def _current_version(self) -> str:
@@ -93,6 +95,19 @@ class Retriever:
                     ) from exc
             return self._reranker
 
+    def speller(self) -> SpellingCorrector:
+        """The typo corrector of the current index's vocabulary (rebuilt with the index)."""
+        index = self.index
+        with self._lock:
+            if self._speller is None or self._speller[0] != id(index):
+                texts = [f"{p.title} {' '.join(p.headings)} {p.text}" for p in index.passages]
+                self._speller = (id(index), SpellingCorrector.from_texts(texts, self.embedder.knows_word))
+            return self._speller[1]
+
+    def correct(self, query: str) -> str:
+        """The query with typos fixed against the knowledge base's words (Latin script only)."""
+        return self.speller().correct(query)
+
     def warm_up(self) -> None:
         """Load index and embedder now rather than on the first question."""
         _ = self.index
@@ -108,6 +123,7 @@ class Retriever:
         """Search with the configured mode; ``options`` go to :meth:`SearchIndex.search`."""
         index = self.index
         if query_vector is None:
+            query = self.correct(query)
             query_vector = self.embedder.embed_queries([query])[0]
         language = detect_language(query)
         options.setdefault("rrf_k", self.settings.rrf_k)

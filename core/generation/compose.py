@@ -1,0 +1,200 @@
+"""Composed answers: the passage sentences, list items or table rows that answer the question.
+
+When generation is off (the default for the bundled 135M model, which states the right fact
+less often than this does) or a draft fails the grounding check, the answer is composed from
+the sources. It is not a quote of a passage's start: every unit of the retrieved passages is
+scored against the question — by meaning, by the question's words (in the unit or its
+headings), and by whether it holds what the question asks for (a duration for "how long", a
+price for "how much", a phone number for "what's the number", steps for "how do I") — and
+the best one to three units of one passage are returned in their original order, with the
+heading that says where they apply when the unit alone does not.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.generation.evidence import Unit, passage_units
+from core.generation.verification import _AMOUNT, _EMAIL, _NUMBER, _URL, Embed, content_tokens
+from core.language import is_cjk
+from core.retrieval.index import ScoredPassage
+
+MAX_UNITS = 3
+MAX_STEPS = 6
+CLOSE = 0.1  # a second unit joins the first when it scores at least this close
+PASSAGE_MARGIN = 0.15  # passages retrieval scored this close to the best are considered
+
+_POINTS_BACK = re.compile(r"^(that|this|these|those|it|they|such|both)\b|^(这|那|它|其)", re.I)
+_PRICE = re.compile(r"[$€£¥]\s?\d|\d\s?(?:usd|eur|dollars?|元|美元)", re.I)
+_PHONE = re.compile(r"\+?\d[\d\s().-]{7,}\d")
+_TIME = re.compile(r"\b\d{1,2}(?::\d{2})?\s?(?:am|pm)\b|\b\d{1,2}:\d{2}\b|monday|friday|weekend|business day|点|周一|周五", re.I)
+
+# What kind of fact a question asks for; each maps to a test on a unit's text.
+_ASKS = [
+    ("duration", re.compile(r"\bhow (long|soon|quickly|fast)\b|\bwhen will\b|\bhow many (days|hours|weeks|minutes)\b|多久|多长时间|几天|多少天|什么时候", re.I)),
+    ("price", re.compile(r"\bhow much\b|\bcost|\bprice|\bfee\b|\bcharge|\bfree\b|\bpay\b.*\bshipping|运费|多少钱|费用|价格|收费", re.I)),
+    ("count", re.compile(r"\bhow many\b|\bmax(imum)?\b|\blimit\b|\bat least\b|几个|几张|最多|多少个", re.I)),
+    ("phone", re.compile(r"\bphone\b|\bcall\b|\bnumber\b(?!.*\border)|\btelephone\b|电话", re.I)),
+    ("email", re.compile(r"\be-?mail (address|you)|\bemail\b.*\b(support|contact)|邮箱|电子邮件", re.I)),
+    ("time", re.compile(r"\bhours\b|\bopen\b|\bwhat time\b|\bwhen (are|is) (you|the|support)\b|营业时间|几点|工作时间", re.I)),
+    ("steps", re.compile(r"^\s*(how (do|can|should) (i|we|you)|how to|steps|where (do|can) i)\b|怎么|如何|怎样", re.I)),
+]
+
+
+def asked_facts(question: str) -> set[str]:
+    return {name for name, pattern in _ASKS if pattern.search(question)}
+
+
+def _holds(kind: str, text: str) -> bool:
+    if kind == "duration":
+        return bool(_AMOUNT.search(text))
+    if kind == "price":
+        return bool(_PRICE.search(text)) or "free" in text.lower() or "免" in text
+    if kind == "count":
+        return bool(_NUMBER.search(text))
+    if kind == "phone":
+        return bool(_PHONE.search(text))
+    if kind == "email":
+        return bool(_EMAIL.search(text) or _URL.search(text))
+    if kind == "time":
+        return bool(_TIME.search(text))
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Composition:
+    """The chosen units and the hit they come from (the one citation)."""
+
+    hit: ScoredPassage
+    units: tuple[Unit, ...]
+    text: str
+
+
+def _render(units: Sequence[Unit], question_tokens: set[str], steps: bool = False) -> str:
+    """Sentences of a paragraph run on; list items, steps and table rows keep their lines."""
+    parts: list[str] = []
+    heading = units[0].context.split(" > ")[-1] if " > " in units[0].context else ""
+    # The heading says where a list item or row applies ("Canada and European Union") when the
+    # item does not; it is shown once, before the units, only when it carries the question's words.
+    head_tokens = set(content_tokens(heading)) & question_tokens
+    body_tokens = set().union(*(set(content_tokens(u.text)) for u in units)) & question_tokens
+    lead = heading if heading and head_tokens - body_tokens else ""
+    for i, unit in enumerate(units):
+        if unit.kind in ("item", "row"):
+            marker = (f"{i + 1}. " if steps else "- ") if len(units) > 1 else ""
+            parts.append(("\n" if parts else "") + marker + unit.text)
+        else:
+            joiner = "" if not parts else ("" if is_cjk(unit.text) else " ")
+            parts.append(joiner + unit.text)
+    body = "".join(parts)
+    if lead:
+        separator = "：" if is_cjk(lead) else ":"
+        body = f"{lead}{separator}\n{body}" if "\n" in body else f"{lead}{separator} {body}"
+    return body
+
+
+class Composer:
+    """Chooses and renders the units that answer a question; shared by every adapter."""
+
+    def __init__(self, embed: Embed | None = None) -> None:
+        self.embed = embed
+
+    def compose(self, question: str, hits: Sequence[ScoredPassage], query: str | None = None) -> Composition:
+        """The best units of the best-suited passage among ``hits`` (best first)."""
+        top = hits[0].score
+        candidates = [h for h in hits if h.score >= top - PASSAGE_MARGIN] or list(hits[:1])
+        units = [u for i, h in enumerate(candidates) for u in passage_units(h.passage, i)]
+        if not units:
+            passage = candidates[0].passage
+            return Composition(candidates[0], (), " ".join(passage.text.split()))
+        query = query or question
+        asks = asked_facts(query)
+        q_tokens = set(content_tokens(query))
+        scores = self._scores(query, q_tokens, asks, units, candidates)
+        order = sorted(range(len(units)), key=lambda i: -scores[i])
+        first = units[order[0]]
+        chosen = [first]
+        same = [i for i in order[1:] if units[i].passage == first.passage]
+        if "steps" in asks and first.kind == "item":
+            block = [u for u in units if u.passage == first.passage and u.block == first.block]
+            chosen = block[:MAX_STEPS] if len(block) > 1 else chosen
+        else:
+            for i in same:
+                if len(chosen) == MAX_UNITS or scores[i] < scores[order[0]] - CLOSE:
+                    break
+                if self._adds(units[i], chosen):
+                    chosen.append(units[i])
+            # A unit that does not hold what was asked brings its neighbour that does.
+            missing = [k for k in asks - {"steps"} if not any(_holds(k, u.full) for u in chosen)]
+            if missing and len(chosen) < MAX_UNITS:
+                for i in same:
+                    if any(_holds(k, units[i].full) for k in missing) and units[i] not in chosen and abs(units[i].position - first.position) <= 2:
+                        chosen.append(units[i])
+                        break
+            # The sentence next to it that states the same kind of fact belongs with it
+            # ("Most items … 30 days. Electronics … 15 days.").
+            facts = asks & {"duration", "price", "count"}
+            for unit in [u for u in units if u.passage == first.passage and u.block == first.block]:
+                if len(chosen) < MAX_UNITS and unit not in chosen and abs(unit.position - first.position) == 1 \
+                        and any(_holds(k, unit.text) for k in facts) and self._adds(unit, chosen):
+                    chosen.append(unit)
+        chosen = self._complete(chosen, units)
+        chosen.sort(key=lambda u: u.position)
+        steps = "steps" in asks and all(u.kind == "item" for u in chosen)
+        return Composition(candidates[first.passage], tuple(chosen), _render(chosen, q_tokens, steps))
+
+    @staticmethod
+    def _complete(chosen: list[Unit], units: Sequence[Unit]) -> list[Unit]:
+        """A unit that points back ("That includes …") brings the one before it; a lead-in
+        ("We accept the following:") brings the list it introduces."""
+        own = [u for u in units if u.passage == chosen[0].passage]
+        first, last = min(chosen, key=lambda u: u.position), max(chosen, key=lambda u: u.position)
+        if _POINTS_BACK.match(first.text) and first.position > 0:
+            before = own[first.position - 1]
+            if before not in chosen:
+                chosen = [before, *chosen]
+        if last.text.rstrip().endswith((":", "：")):
+            following = [u for u in own if u.position > last.position]
+            if following and following[0].kind in ("item", "row"):
+                block = [u for u in following if u.block == following[0].block][:MAX_STEPS]
+                chosen = [*chosen, *(u for u in block if u not in chosen)]
+        return chosen
+
+    @staticmethod
+    def _adds(unit: Unit, chosen: Sequence[Unit]) -> bool:
+        tokens = set(content_tokens(unit.text))
+        for other in chosen:
+            other_tokens = set(content_tokens(other.text))
+            union = tokens | other_tokens
+            if union and len(tokens & other_tokens) / len(union) > 0.6:
+                return False
+        return bool(tokens)
+
+    def _scores(
+        self, query: str, q_tokens: set[str], asks: set[str], units: list[Unit], hits: Sequence[ScoredPassage]
+    ) -> list[float]:
+        similarity = np.zeros(len(units), dtype=np.float32)
+        if self.embed is not None and not is_cjk(query):
+            vectors = np.asarray(self.embed([u.full for u in units]), dtype=np.float32)
+            similarity = vectors @ np.asarray(self.embed([query]), dtype=np.float32)[0]
+        top = hits[0].score
+        scores: list[float] = []
+        for i, unit in enumerate(units):
+            full_tokens = set(content_tokens(unit.full))
+            own_tokens = set(content_tokens(unit.text))
+            overlap = len(q_tokens & full_tokens) / len(q_tokens) if q_tokens else 0.0
+            own = len(q_tokens & own_tokens) / len(q_tokens) if q_tokens else 0.0
+            score = float(similarity[i]) + 0.5 * overlap + 0.25 * own
+            for kind in asks - {"steps"}:
+                score += 0.25 if _holds(kind, unit.text) else (0.1 if _holds(kind, unit.full) else -0.1)
+            if "steps" in asks and unit.kind == "item":
+                score += 0.1
+            if len(own_tokens) < 3 and not _NUMBER.search(unit.text):
+                score -= 0.15  # "To be accepted, an item must be:" says nothing alone
+            score += 0.5 * (hits[unit.passage].score - top)
+            scores.append(score)
+        return scores

@@ -1,0 +1,109 @@
+"""Evidence units: the sentences, list items and table rows of retrieved passages.
+
+Both the grounding check and the composed answer work on these units instead of whole
+passages. A claim is only as good as the one sentence (or table row) that states it, so
+the check binds each answer sentence to one unit, and the composer answers with units.
+Each unit keeps its heading path, because a list item such as "International Standard:
+6-10 business days, flat $19.99" only says *where* it applies in the heading above it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from core.language import is_cjk
+from core.retrieval.chunking import split_sentences
+from core.retrieval.passages import Passage
+
+UnitKind = Literal["sentence", "item", "row", "window"]
+
+_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,2}[.)、])\s+")
+_NUMBERED_ITEM = re.compile(r"^\s*\d{1,2}[.)、]\s+")
+# "Column: value; Column: value." — how the loader writes a Markdown table row.
+_ROW = re.compile(r"^[^:;\n]{1,60}:\s[^;\n]*(?:;\s[^:;\n]{1,60}:\s[^;\n]*)+$")
+_PIPE_ROW = re.compile(r"^\s*\|.*\|\s*$")
+_PIPE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}")
+_INLINE_MARKUP = re.compile(r"\*\*|__|`")
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One statement of a passage, with what it needs to be understood alone."""
+
+    passage: int  # index into the passages it was taken from
+    position: int  # order within that passage
+    text: str  # the statement, without list marker or markup
+    context: str  # the passage's title and headings
+    kind: UnitKind
+    block: int  # consecutive list items / table rows share a block number
+
+    @property
+    def full(self) -> str:
+        """Context and statement: what is embedded and matched."""
+        return f"{self.context}: {self.text}" if self.context else self.text
+
+
+def clean(text: str) -> str:
+    """Text as a reader should see it: no list marker, no emphasis or code markup."""
+    return " ".join(_INLINE_MARKUP.sub("", _ITEM.sub("", text)).split())
+
+
+def _pipe_cells(line: str) -> list[str]:
+    return [clean(c) for c in line.strip().strip("|").split("|")]
+
+
+def passage_units(passage: Passage, index: int = 0) -> list[Unit]:
+    """The passage's statements in order; raw pipe tables (old indexes) become row units too."""
+    context = " > ".join(h for h in (passage.title, *passage.headings) if h)
+    units: list[Unit] = []
+    block = 0
+    previous: str | None = None
+    header: list[str] | None = None
+    for raw in passage.text.splitlines():
+        line = raw.strip()
+        if not line:
+            previous, header = None, None
+            continue
+        if _PIPE_ROW.match(line):
+            if _PIPE_RULE.match(line):
+                continue
+            cells = _pipe_cells(line)
+            if header is None:
+                header = cells
+                continue
+            line = "; ".join(f"{h}: {c}" for h, c in zip(header, cells) if c and h) + "."
+            kind: UnitKind = "row"
+        elif _ROW.match(clean(line)):
+            kind = "row"
+        elif _ITEM.match(line):
+            kind = "item"
+        else:
+            kind = "sentence"
+        if kind != previous or kind == "sentence":
+            block += 1
+        previous = kind
+        pieces = [clean(line)] if kind == "row" else [clean(s) for s in split_sentences(clean(line))]
+        if kind == "item" and _NUMBERED_ITEM.match(line):
+            # A numbered step with two sentences is still one step.
+            pieces = [clean(line)]
+        for piece in pieces:
+            if len(piece) > 2:
+                units.append(Unit(index, len(units), piece, context, kind, block))
+    return units
+
+
+def all_units(passages: Sequence[Passage]) -> list[Unit]:
+    return [u for i, p in enumerate(passages) for u in passage_units(p, i)]
+
+
+def windows(units: Sequence[Unit]) -> list[Unit]:
+    """Pairs of neighbouring statements of one passage and section: a claim may join two."""
+    out: list[Unit] = []
+    for a, b in zip(units, units[1:]):
+        if a.passage == b.passage and a.context == b.context:
+            joiner = "" if is_cjk(a.text) else " "
+            out.append(Unit(a.passage, a.position, f"{a.text}{joiner}{b.text}", a.context, "window", a.block))
+    return out

@@ -1,0 +1,52 @@
+"""Typo correction of questions against the knowledge base's own words.
+
+"i forgot my pasword" embeds far from the password article (the sentence embedder splits
+the unknown word into pieces) and BM25 finds no "pasword" at all, so a customer's typo
+turns into a refusal. A word that is neither in the knowledge base nor a word the
+embedder knows whole is replaced by the closest knowledge-base word (RapidFuzz edit
+distance, at most 1 for short words and 2 for long ones, the more frequent word on ties).
+Known words are never changed, so "bake bread" does not become "make bread".
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+from rapidfuzz import process
+from rapidfuzz.distance import DamerauLevenshtein
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z']+")
+MIN_LENGTH = 4  # shorter words are too often abbreviations ("pls", "acct")
+
+
+class SpellingCorrector:
+    """Corrects the words of a question that only a typo explains."""
+
+    def __init__(self, vocabulary: Counter[str], known: Callable[[str], bool] = lambda w: False) -> None:
+        self.vocabulary = vocabulary
+        self._choices = [w for w in vocabulary if len(w) >= MIN_LENGTH - 1]
+        self._known = known
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], known: Callable[[str], bool] = lambda w: False) -> "SpellingCorrector":
+        counts: Counter[str] = Counter()
+        for text in texts:
+            counts.update(w.lower() for w in _WORD.findall(text))
+        return cls(counts, known)
+
+    def correct_word(self, word: str) -> str:
+        lower = word.lower()
+        if len(lower) < MIN_LENGTH or lower in self.vocabulary or self._known(lower) or "'" in lower:
+            return word
+        limit = 1 if len(lower) < 8 else 2
+        matches = process.extract(lower, self._choices, scorer=DamerauLevenshtein.distance, score_cutoff=limit, limit=8)
+        if not matches:
+            return word
+        best = min(matches, key=lambda m: (m[1], -self.vocabulary[m[0]]))
+        return best[0]
+
+    def correct(self, text: str) -> str:
+        """The text with misspelt words replaced; everything else (case, punctuation) kept."""
+        return _WORD.sub(lambda m: self.correct_word(m.group(0)), text)
