@@ -42,6 +42,7 @@ HISTORY_TURNS = 4  # earlier turns (2 exchanges) used to rewrite follow-up quest
 RELATED_CANDIDATES = 6  # extra passages retrieved to find related articles and composed answers
 MAX_RELATED = 3
 EMBED_CACHE = 20_000  # sentence vectors kept (about 30 MB with the bundled 384-dim embedder)
+SURE_DESPITE_NAMES = 0.8  # retrieval score that answers even a question naming things the KB lacks
 LEXICAL_GATE_MARGIN = 0.1  # how far under the threshold the word-coverage gate may answer
 CONTACT_QUERY = {
     "en": "Ways to reach customer support: phone number, email address, live chat hours",
@@ -80,7 +81,6 @@ class Assistant:
         # Conversation memory, profiles and turns for stats; ``remember=False`` keeps nothing.
         self.store = store if store is not None or not remember else Store(settings.db_path)
         self._generator = generator
-        self._given_generator = generator is not None  # a generator handed in (tests, embedding apps) is used
         self._generator_lock = threading.Lock()
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._vectors_lock = threading.Lock()
@@ -136,7 +136,7 @@ class Assistant:
         if self.settings.answer_mode != "auto":
             return self.settings.answer_mode == "compose"
         s = self.settings
-        return s.generator_backend == "transformers" and s.generator_model == BUNDLED_GENERATOR and not self._given_generator
+        return s.generator_backend == "transformers" and s.generator_model == BUNDLED_GENERATOR
 
     def check_draft(self, draft: str, question: str, passages: list) -> Verdict:
         """The grounding check exactly as the pipeline applies it to a finished draft."""
@@ -242,9 +242,15 @@ class Assistant:
         # History only rewrites the search query; earlier answers never reach the prompt.
         retrieval = search_in_context(self.retriever.retrieve, question, history, self.settings.top_k + RELATED_CANDIDATES)
         hits, intent = retrieval.hits, retrieval.intent
-        confidence = hits[0].score if hits else 0.0
+        # Fusion may rank first a passage that BM25 or the classifier liked; the gate asks how
+        # well the best of the passages an answer may use matches.
+        confidence = max((h.score for h in hits[: self.settings.top_k]), default=0.0)
         if not self._passes_gate(hits):
             log.info("refused: best score %.3f below threshold %.3f", confidence, self.settings.threshold)
+            return replace(self.refusal(language, confidence), intent=intent)
+        foreign = self.retriever.foreign_names(question)
+        if foreign and confidence < SURE_DESPITE_NAMES:
+            log.info("refused: the question names %d thing(s) the knowledge base never mentions", len(foreign))
             return replace(self.refusal(language, confidence), intent=intent)
         query = standalone_query(question, history)
         top = hits[: self.settings.top_k]
@@ -269,7 +275,7 @@ class Assistant:
         """Confident enough to answer: the threshold, or just under it with the words all there."""
         if not hits:
             return False
-        best = hits[0]
+        best = max(hits[: self.settings.top_k], key=lambda h: h.score)
         if best.score >= self.settings.threshold:
             return True
         return best.score >= self.settings.threshold - LEXICAL_GATE_MARGIN and best.lexical >= self.settings.lexical_gate

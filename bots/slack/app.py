@@ -3,8 +3,10 @@
 Every event is acknowledged at once (over HTTP as soon as its signature checks out, see
 :func:`bots.slack.serve.make_web_app`; in Socket Mode Bolt acks before the listener's work,
 and the listener only schedules a task); the answer is produced in the background:
-👀 on the question → placeholder message → ``chat.update`` edits as text streams
+👀 on the question → a message with the first words → ``chat.update`` edits as text streams
 (at most once per ``SLACK_STREAM_INTERVAL``) → the final mrkdwn with sources → 👀 removed.
+The streamed message is posted with the first words that are certain and shows only text the final
+answer keeps (no placeholder, no trailing marker): a user never sees text that is later taken back.
 
 Every answer ends with 👍/👎 buttons and related articles; a request for a person (or a
 refusal's "Talk to a person") goes to the support channel — see :mod:`bots.slack.interactive`.
@@ -52,7 +54,7 @@ from bots.slack.events import (
     thread_history,
 )
 from bots.slack.interactive import Interactions
-from bots.slack.render import PLACEHOLDER, escape, render_answer, render_partial
+from bots.slack.render import escape, render_answer, render_partial
 from bots.streaming import relay_stream
 from core.assistant import Assistant
 from core.errors import InvalidMessageError
@@ -68,6 +70,16 @@ REACTION = "eyes"
 #: conversations.replies paging: threads longer than pages × size only lose their oldest turns.
 REPLIES_PAGE_SIZE = 200
 REPLIES_MAX_PAGES = 5
+
+
+class _Preview:
+    """The message an answer streams into: posted with the first certain words, then edited."""
+
+    __slots__ = ("text", "ts")
+
+    def __init__(self) -> None:
+        self.ts: str | None = None
+        self.text = ""
 
 
 def dedupe_key(body: Mapping[str, Any]) -> str | None:
@@ -222,7 +234,8 @@ class SlackBot(Interactions):
         if self.slack.ask_visibility == "in_channel":
             await ack(response_type="in_channel")  # Slack shows the command itself to the channel
         else:
-            await ack(text=f">{escape(message.text)}\n{PLACEHOLDER}")
+            # The question alone: the answer replaces it starting with the same quote, so nothing is taken back.
+            await ack(text=f">{escape(message.text)}")
         self.spawn(self._answer_command(message, respond, language))
 
     # ---- answering -------------------------------------------------------------------------
@@ -247,21 +260,31 @@ class SlackBot(Interactions):
             if escalation is not None:  # a person has this conversation: they get it, not the bot
                 await self.forward_to_support(escalation, message, channel, thread_ts)
                 return
-            async with self.slots:
-                posted = await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=PLACEHOLDER)
-                placeholder = str(posted["ts"])
-                answer = await self._stream_into(message, channel, placeholder)
+            preview = _Preview()
+            try:
+                async with self.slots:
+                    answer = await self._stream_into(message, channel, thread_ts, preview)
+            finally:
+                placeholder = preview.ts
             ref = ConversationRef(message.conversation_id, message.thread_id, answer.turn_id, answer.language)
             if answer.handoff:
                 notice = escape(await self._hand_off(ref, message))
-                await self.client.chat_update(channel=channel, ts=placeholder, text=notice)
+                await self._reply_or_edit(channel, thread_ts, placeholder, notice, quietly=False)
                 log.info("slack: %s asked for a person", event_id)
                 return
             pieces = render_answer(answer, answer.language, self.slack.message_limit)
             footer = answer_footer(answer, ref)
             last = len(pieces) - 1
-            await self.client.chat_update(channel=channel, ts=placeholder, text=pieces[0],
-                                          blocks=answer_blocks(pieces[0], footer if last == 0 else ()))
+            if preview.text and not pieces[0].startswith(preview.text):
+                # Never expected (previews are prefixes of the final text); the log says if it happens.
+                log.warning("slack: the final answer to %s does not continue its preview", event_id)
+            first_blocks = answer_blocks(pieces[0], footer if last == 0 else ())
+            if placeholder is None:  # nothing was shown while it was written: post the answer
+                posted = await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=pieces[0],
+                                                            blocks=first_blocks, unfurl_links=False)
+                placeholder = str(posted["ts"])
+            else:
+                await self.client.chat_update(channel=channel, ts=placeholder, text=pieces[0], blocks=first_blocks)
             for number, piece in enumerate(pieces[1:], start=1):
                 await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts or placeholder, text=piece,
                                                    blocks=answer_blocks(piece, footer if number == last else ()),
@@ -278,12 +301,27 @@ class SlackBot(Interactions):
         finally:
             await self._react("reactions_remove", channel, ts)
 
-    async def _stream_into(self, message: IncomingMessage, channel: str, ts: str) -> Answer:
-        """Relay the core's deltas as edits of one message, at most once per interval."""
+    async def _stream_into(self, message: IncomingMessage, channel: str, thread_ts: str | None,
+                           preview: _Preview) -> Answer:
+        """Relay the core's deltas as one message, posted with the first certain words and then
+        edited, at most once per interval.
+
+        No placeholder or trailing marker: every text shown is the start of the final message
+        (see :func:`bots.slack.render.render_partial`), so nothing a user sees is taken back;
+        the 👀 reaction on the question says that an answer is being written."""
 
         async def show(text: str) -> None:
+            rendered = render_partial(text, self.slack.message_limit)
+            if not rendered.strip() or rendered == preview.text:
+                return
             try:
-                await self.client.chat_update(channel=channel, ts=ts, text=render_partial(text, self.slack.message_limit))
+                if preview.ts is None:
+                    posted = await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=rendered,
+                                                                unfurl_links=False)
+                    preview.ts = str(posted["ts"])
+                else:
+                    await self.client.chat_update(channel=channel, ts=preview.ts, text=rendered)
+                preview.text = rendered
             except SlackApiError as exc:  # a lost intermediate edit is harmless; the final one matters
                 log.warning("slack: streaming edit failed: %s", exc.response.get("error"))
 
@@ -322,7 +360,9 @@ class SlackBot(Interactions):
         except Exception:  # noqa: BLE001 - the customer still gets an honest answer
             log.exception("slack: opening an escalation failed")
             ok = False
-        return phrase("handoff" if ok else "handoff_unavailable", ref.language)
+        if ok:
+            return phrase("handoff", ref.language)
+        return await asyncio.to_thread(self.assistant.handoff_unavailable, ref.language)
 
     async def _collect(self, message: IncomingMessage) -> Answer:
         async for event in self.assistant.stream(message):
@@ -368,15 +408,23 @@ class SlackBot(Interactions):
         except Exception:  # noqa: BLE001
             log.warning("slack: could not post to %s", channel, exc_info=True)
 
-    async def _reply_or_edit(self, channel: str, thread_ts: str | None, placeholder: str | None, text: str) -> None:
-        """Put a short notice where the answer would have been: edit the placeholder, else post."""
+    async def _reply_or_edit(self, channel: str, thread_ts: str | None, placeholder: str | None, text: str,
+                             quietly: bool = True) -> None:
+        """Put a short notice where the answer would have been: edit the streamed message, else post.
+
+        ``quietly=False`` lets a failure to post raise (the caller's apology path handles it)."""
         if placeholder:
             try:
                 await self.client.chat_update(channel=channel, ts=placeholder, text=text)
                 return
             except Exception:  # noqa: BLE001
+                if not quietly:
+                    raise
                 log.warning("slack: could not edit %s", placeholder, exc_info=True)
-        await self._post_quietly(channel, thread_ts, text)
+        if quietly:
+            await self._post_quietly(channel, thread_ts, text)
+        else:
+            await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
 
     @staticmethod
     async def _respond_quietly(respond: Callable[..., Awaitable[Any]], text: str) -> None:

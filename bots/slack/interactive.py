@@ -58,6 +58,7 @@ class Interactions:
 
     # Provided by SlackBot.
     client: Any
+    assistant: Any
     store: Any
     slack: Any
     identity: Any
@@ -150,7 +151,7 @@ class Interactions:
 
     async def _handoff_clicked(self, ref: ConversationRef, user_id: str, user_name: str | None) -> None:
         ok = await self.escalate(ref, user_id, user_name)
-        text = phrase("handoff" if ok else "handoff_unavailable", ref.language)
+        text = phrase("handoff", ref.language) if ok else await asyncio.to_thread(self.assistant.handoff_unavailable, ref.language)
         await self._post_quietly(ref.channel, ref.thread_ts, escape(text))
 
     async def escalate(self, ref: ConversationRef, user_id: str | None, user_name: str | None,
@@ -227,7 +228,8 @@ class Interactions:
                                                text=f":speech_balloon: *{who} (customer) wrote:*\n{body}")
         except SlackApiError as exc:
             log.warning("slack: could not forward to escalation #%s's thread: %s", escalation.id, exc.response.get("error"))
-            await self._post_quietly(channel, thread_ts, escape(phrase("handoff_unavailable", language)))
+            unavailable = await asyncio.to_thread(self.assistant.handoff_unavailable, language)
+            await self._post_quietly(channel, thread_ts, escape(unavailable))
             return
         await self._post_quietly(channel, thread_ts, escape(phrase("forwarded", language)))
         log.info("slack: customer message forwarded to escalation #%s", escalation.id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from bots.streaming import first_piece, stable_prefix
 from bots.text import split_text
 from core.language import phrase
 from core.messages import Answer
@@ -17,7 +18,8 @@ from core.messages import Answer
 #: Slack shows up to 4,000 characters of a message's text and 3,000 in a section block;
 #: 3,000 keeps every piece valid either way.
 DEFAULT_LIMIT = 3000
-#: What a message shows while the first words are still being written.
+#: What a message with no text shows (an empty answer). Streaming previews carry no such marker,
+#: and no placeholder is posted before the first words: what a user sees is never taken back.
 PLACEHOLDER = "…"
 
 _FENCE = re.compile(r"```[^\n`]*\n?(.*?)(?:```|\Z)", re.DOTALL)
@@ -136,11 +138,19 @@ def render_answer(answer: Answer, language: str = "en", limit: int = DEFAULT_LIM
 
 
 def render_partial(text: str, limit: int = DEFAULT_LIMIT) -> str:
-    """What a streaming message shows: the text so far with a trailing ellipsis, within one message."""
-    shown = to_mrkdwn(text.strip())
-    if len(shown) > limit - 2:
-        shown = shown[: limit - 2].rstrip()
-    return f"{shown} {PLACEHOLDER}"
+    """What a streaming message shows: the part of the answer's first message that cannot change.
+
+    No trailing ellipsis or other marker: the preview is always the start of the final message's
+    text (:func:`render_answer`), so nothing a user sees is taken back. A tail whose mrkdwn could
+    still change (``**bold`` not yet closed, a half link, a heading or code fence being written)
+    and text the final split would move to a later message wait for the next edit. Empty while
+    nothing is certain yet."""
+    shown = to_mrkdwn(stable_prefix(text, lambda source: to_mrkdwn(source.strip())))
+    margin = 8  # as split_mrkdwn: room for closing and reopening a code fence
+    shown = first_piece(_protect_links(shown), max(limit - margin, 1)).replace(_NOBREAK, " ")
+    if shown.count("```") % 2 == 1:  # a code block the final split closes: wait for the rest
+        shown = shown[: shown.rfind("```")].rstrip()
+    return shown
 
 
 def to_plain(mrkdwn: str) -> str:

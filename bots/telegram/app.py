@@ -485,7 +485,7 @@ class TelegramAdapter:
         support_chat = self.support.support_chat_id
         if support_chat is None:
             log.info("hand-off asked in chat %s but TELEGRAM_SUPPORT_CHAT_ID is not set", incoming.conversation_id)
-            return phrase("handoff_unavailable", language)
+            return await asyncio.to_thread(self.assistant.handoff_unavailable, language)
         key = f"{incoming.conversation_id}:{incoming.thread_id or ''}"
         async with self._handoff_locks[key]:  # two quick clicks open one escalation
             escalation = self.desk.open(incoming, question, turn_id)
@@ -498,7 +498,7 @@ class TelegramAdapter:
                     log.error("could not post escalation #%s to the support group %s: %s (is the bot a member?)",
                               escalation.id, support_chat, exc)
                     self.desk.close(escalation.id, "askdesk: not posted")
-                    return phrase("handoff_unavailable", language)
+                    return await asyncio.to_thread(self.assistant.handoff_unavailable, language)
                 self.desk.posted(escalation, f"{support_chat}:{posted.message_id}")
                 log.info("escalation #%s posted to the support group", escalation.id)
         return phrase("handoff", language)
@@ -514,7 +514,7 @@ class TelegramAdapter:
                              int(post_id) if post_id.isdigit() else None)
         except (TelegramError, ValueError) as exc:
             log.warning("could not forward to escalation #%s in the support group: %s", escalation.id, exc)
-            notice = phrase("handoff_unavailable", language)
+            notice = await asyncio.to_thread(self.assistant.handoff_unavailable, language)
         else:
             log.info("customer message forwarded to escalation #%s", escalation.id)
             notice = phrase("forwarded", language)

@@ -4,7 +4,9 @@ The rules this module keeps, so handlers do not have to:
 - the user always gets the answer: if Telegram rejects our HTML ("can't parse entities"),
   the same piece is sent again as plain text;
 - a failed *preview* edit never loses the answer: the final text is still sent;
-- flood control (``RetryAfter``) is waited out by the bot's ``AIORateLimiter``, not here.
+- flood control (``RetryAfter``) is waited out by the bot's ``AIORateLimiter``, not here;
+- a user never sees text that is later taken back: previews have no cursor and show only the
+  part of the answer whose final rendering is certain (see :func:`bots.telegram.render.render_partial`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, TelegramError
 
 from bots.streaming import relay_stream
-from bots.telegram.render import Chunk, escape, render_answer, render_partial
+from bots.telegram.render import Chunk, escape, render_answer, render_partial, visible_text
 from core.messages import Answer
 
 log = logging.getLogger(__name__)
@@ -114,14 +116,22 @@ class StreamedReply:
         self.thread_id = thread_id
         self.interval = interval
         self.preview: Message | None = None
+        self.shown: Chunk | None = None  # the last preview put in the chat
 
     async def _send(self, chunk: Chunk, reply_to: int | None = None,
                     markup: InlineKeyboardMarkup | None = None) -> Message:
         return await send_chunk(self.bot, self.chat_id, chunk, reply_to, self.thread_id, markup)
 
     async def show(self, text: str) -> None:
-        """Send or edit the preview; a failure here is logged, the final text still goes out."""
+        """Send or edit the preview; a failure here is logged, the final text still goes out.
+
+        The preview carries no cursor: it is always the start of the final message's text
+        (:func:`~bots.telegram.render.render_partial`), so nothing shown is ever taken back.
+        Nothing is sent while no part of the text is certain, nor when it did not change."""
         chunk = render_partial(text)
+        if not chunk.plain.strip() or chunk == self.shown:
+            return
+        self.shown = chunk
         try:
             if self.preview is None:
                 self.preview = await self._send(chunk, self.reply_to)
@@ -147,6 +157,9 @@ class StreamedReply:
         ``markup`` (buttons) goes under the last piece, so it sits below the sources."""
         sent: list[Message] = []
         first, rest = chunks[0], chunks[1:]
+        if self.shown is not None and not visible_text(first.html).startswith(visible_text(self.shown.html)):
+            # Never expected (previews are prefixes of the final text); the log says if it happens.
+            log.warning("the final answer in chat %s does not continue its preview", self.chat_id)
         first_markup = None if rest else markup
         if self.preview is not None:
             try:

@@ -15,14 +15,13 @@ import html
 import re
 from dataclasses import dataclass
 
+from bots.streaming import first_piece, stable_prefix
 from bots.text import split_text
 from core.language import phrase
 from core.messages import Answer
 
 #: Telegram's maximum message length (counted in UTF-16 code units).
 MESSAGE_LIMIT = 4096
-#: Shown after a streamed partial answer while the model is still writing.
-CURSOR = " …"
 
 _FENCE = "```"
 _FENCE_LINE = re.compile(r"^\s*```\s*([\w+#.-]*)\s*$")
@@ -211,8 +210,24 @@ def render_answer(answer: Answer, language: str, limit: int = MESSAGE_LIMIT) -> 
     return chunks
 
 
+def visible_text(html_text: str) -> str:
+    """What Telegram shows for ``html_text``: tags dropped, entities unescaped."""
+    return html.unescape(re.sub(r"<[^>]*>", "", html_text))
+
+
+def _visible_markdown(text: str) -> str:
+    return visible_text(markdown_to_html(text))
+
+
 def render_partial(text: str, limit: int = MESSAGE_LIMIT) -> Chunk:
-    """A preview of a half-written answer: its first message's worth, with a cursor."""
-    pieces = split_markdown(text, limit - len(CURSOR))
-    first = pieces[0] if pieces else Chunk("", "")
-    return Chunk(first.html + CURSOR, first.plain + CURSOR)
+    """A preview of a half-written answer: the part of its first message that cannot change.
+
+    No cursor or other marker: everything a preview shows is the start of what the final message
+    shows (:func:`render_answer`). Text the final split would put into a later message, and a tail
+    whose formatting is still open (``**bold``, a half link, a heading or fence being written),
+    wait for the next edit. The chunk is empty when nothing is certain yet."""
+    source = stable_prefix(first_piece(text, limit), _visible_markdown)
+    if not source:
+        return Chunk("", "")
+    pieces = split_markdown(source, limit)
+    return pieces[0] if pieces else Chunk("", "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import sys
 import uuid
 from typing import TextIO
@@ -12,6 +13,8 @@ from bots.terminal.render import answer_text, format_answer, format_sources
 from core.assistant import Assistant
 from core.errors import InvalidMessageError
 from core.messages import IncomingMessage
+
+log = logging.getLogger(__name__)
 
 BANNER = "askdesk — ask a question about our help centre. /new starts over; /quit (or Ctrl-D) ends."
 QUIT_COMMANDS = {"/quit", "/exit", "quit", "exit"}
@@ -47,23 +50,35 @@ def ask_once(
 
 
 def _answer_streaming(assistant: Assistant, message: IncomingMessage, out: TextIO):
+    """Print the core's deltas as they come, then the rest of the answer and its sources.
+
+    The core streams only verified text, so what was printed is the start of ``answer.text``:
+    only the part not printed yet follows, and nothing shown is ever taken back. Should the
+    printed text not be the start of the answer (a core bug), it is not silently repeated or
+    corrected in place: a new line carries the full answer and the log a warning.
+    """
     streamed: list[str] = []
 
     def on_delta(delta: str) -> None:
+        if not streamed:
+            delta = delta.lstrip()  # the answer text starts with its first word
+            if not delta:
+                return
         streamed.append(delta)
         out.write(delta)
         out.flush()
 
     answer = assistant.answer(message, on_delta=on_delta)
-    shown = "".join(streamed).strip()
-    if shown != answer.text:
-        if answer.mode == "generated" and shown.startswith(answer.text):
-            out.write("\n[Only the first part of that is supported by the sources; the rest is withdrawn.]")
-        else:
-            if shown:
-                # Verification replaced the generated text: say so instead of leaving it standing.
-                out.write("\n[That draft was not supported by the sources; here is what they say instead:]\n")
-            out.write(answer_text(answer))
+    printed = "".join(streamed)
+    text = answer_text(answer)
+    if text.startswith(printed):
+        out.write(text[len(printed):])
+    elif text.startswith(printed.rstrip()):  # only trailing whitespace the final text lacks
+        out.write(text[len(printed.rstrip()):])
+    else:
+        log.warning("terminal: the streamed text is not the start of the final answer (mode=%s); "
+                    "printing the whole answer", answer.mode)
+        out.write("\n" + text)
     out.write("\n")
     sources = format_sources(answer)
     if sources:

@@ -7,8 +7,11 @@ from core.messages import Answer
 
 
 def answer_text(answer: Answer) -> str:
-    """The terminal has no support team to hand over to: say so honestly."""
-    return phrase("handoff_unavailable", answer.language) if answer.handoff else answer.text
+    """The terminal has no support team to hand over to: say so honestly, with the KB's contacts."""
+    if not answer.handoff:
+        return answer.text
+    unavailable = phrase("handoff_unavailable", answer.language)
+    return f"{unavailable}\n\n{answer.contact}" if answer.contact else unavailable
 
 
 def format_sources(answer: Answer) -> str:

@@ -24,6 +24,7 @@ from core.language import is_cjk
 from core.retrieval.index import ScoredPassage
 
 MAX_UNITS = 3
+RESTATES = 0.5  # a unit whose words are mostly the question's adds little
 MAX_STEPS = 6
 CLOSE = 0.1  # a second unit joins the first when it scores at least this close
 PASSAGE_MARGIN = 0.15  # passages retrieval scored this close to the best are considered
@@ -41,7 +42,7 @@ _ASKS = [
     ("phone", re.compile(r"\bphone\b|\bcall\b|\bnumber\b(?!.*\border)|\btelephone\b|电话", re.I)),
     ("email", re.compile(r"\be-?mail (address|you)|\bemail\b.*\b(support|contact)|邮箱|电子邮件", re.I)),
     ("time", re.compile(r"\bhours\b|\bopen\b|\bwhat time\b|\bwhen (are|is) (you|the|support)\b|营业时间|几点|工作时间", re.I)),
-    ("steps", re.compile(r"^\s*(how (do|can|should) (i|we|you)|how to|steps|where (do|can) i)\b|怎么|如何|怎样", re.I)),
+    ("steps", re.compile(r"^\s*(how (do|can|should) (i|we|you)|how to|steps)\b|怎么|如何|怎样", re.I)),
 ]
 
 
@@ -82,7 +83,8 @@ def _render(units: Sequence[Unit], question_tokens: set[str], steps: bool = Fals
     # item does not; it is shown once, before the units, only when it carries the question's words.
     head_tokens = set(content_tokens(heading)) & question_tokens
     body_tokens = set().union(*(set(content_tokens(u.text)) for u in units)) & question_tokens
-    lead = heading if heading and head_tokens - body_tokens else ""
+    # A heading that is itself a question ("Didn't get the email?") introduces, it does not qualify.
+    lead = heading if heading and head_tokens - body_tokens and not heading.rstrip().endswith(("?", "？")) else ""
     for i, unit in enumerate(units):
         if unit.kind in ("item", "row"):
             marker = (f"{i + 1}. " if steps else "- ") if len(units) > 1 else ""
@@ -142,17 +144,23 @@ class Composer:
                 if len(chosen) < MAX_UNITS and unit not in chosen and abs(unit.position - first.position) == 1 \
                         and any(_holds(k, unit.text) for k in facts) and self._adds(unit, chosen):
                     chosen.append(unit)
-        chosen = self._complete(chosen, units)
+        chosen = self._complete(chosen, units, q_tokens)
         chosen.sort(key=lambda u: u.position)
         steps = "steps" in asks and all(u.kind == "item" for u in chosen)
         return Composition(candidates[first.passage], tuple(chosen), _render(chosen, q_tokens, steps))
 
     @staticmethod
-    def _complete(chosen: list[Unit], units: Sequence[Unit]) -> list[Unit]:
+    def _complete(chosen: list[Unit], units: Sequence[Unit], q_tokens: set[str] = frozenset()) -> list[Unit]:
         """A unit that points back ("That includes …") brings the one before it; a lead-in
-        ("We accept the following:") brings the list it introduces."""
+        ("We accept the following:") brings the list it introduces; an introduction that only
+        echoes the question ("You can enter any Unicode character …") brings what follows it."""
         own = [u for u in units if u.passage == chosen[0].passage]
         first, last = min(chosen, key=lambda u: u.position), max(chosen, key=lambda u: u.position)
+        last_tokens = set(content_tokens(last.text))
+        echoes = bool(last_tokens) and len(last_tokens - q_tokens) / len(last_tokens) < RESTATES + 0.2
+        if len(chosen) == 1 and echoes and last.position + 1 < len(own) and not last.text.rstrip().endswith((":", "：")):
+            chosen = [*chosen, own[last.position + 1]]
+            last = chosen[-1]
         if _POINTS_BACK.match(first.text) and first.position > 0:
             before = own[first.position - 1]
             if before not in chosen:
@@ -195,6 +203,8 @@ class Composer:
                 score += 0.1
             if len(own_tokens) < 3 and not _NUMBER.search(unit.text):
                 score -= 0.15  # "To be accepted, an item must be:" says nothing alone
+            if own_tokens and len(own_tokens - q_tokens) / len(own_tokens) < RESTATES:
+                score -= 0.1  # "You can change the volume for one application." only echoes the question
             score += 0.5 * (hits[unit.passage].score - top)
             scores.append(score)
         return scores

@@ -18,7 +18,7 @@ from core.language import is_cjk
 from core.retrieval.chunking import split_sentences
 from core.retrieval.passages import Passage
 
-UnitKind = Literal["sentence", "item", "row", "window"]
+UnitKind = Literal["sentence", "item", "row"]
 
 _ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,2}[.)、])\s+")
 _NUMBERED_ITEM = re.compile(r"^\s*\d{1,2}[.)、]\s+")
@@ -67,6 +67,11 @@ def passage_units(passage: Passage, index: int = 0) -> list[Unit]:
         if not line:
             previous, header = None, None
             continue
+        if raw[:1].isspace() and previous == "item" and units and not _ITEM.match(line):
+            # An indented line continues the list item above it ("2. Click … \n   Click the pointer …").
+            last = units[-1]
+            units[-1] = Unit(last.passage, last.position, f"{last.text} {clean(line)}", last.context, last.kind, last.block)
+            continue
         if _PIPE_ROW.match(line):
             if _PIPE_RULE.match(line):
                 continue
@@ -97,13 +102,3 @@ def passage_units(passage: Passage, index: int = 0) -> list[Unit]:
 
 def all_units(passages: Sequence[Passage]) -> list[Unit]:
     return [u for i, p in enumerate(passages) for u in passage_units(p, i)]
-
-
-def windows(units: Sequence[Unit]) -> list[Unit]:
-    """Pairs of neighbouring statements of one passage and section: a claim may join two."""
-    out: list[Unit] = []
-    for a, b in zip(units, units[1:]):
-        if a.passage == b.passage and a.context == b.context:
-            joiner = "" if is_cjk(a.text) else " "
-            out.append(Unit(a.passage, a.position, f"{a.text}{joiner}{b.text}", a.context, "window", a.block))
-    return out

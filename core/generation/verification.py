@@ -8,9 +8,9 @@ check binds every claim to its evidence (:class:`GroundingChecker`):
 
 * the answer as a whole must not be empty, filler, a loop, or a copy of the prompt, and must
   give a number when the question asks for an amount or a time;
-* every sentence is matched to the one evidence unit (passage sentence, list item, table row,
-  or two neighbours — :mod:`core.generation.evidence`) that means the same, by the sentence
-  embedder and by shared content words;
+* every sentence is matched to the one evidence unit (passage sentence, list item or table
+  row — :mod:`core.generation.evidence`) that means the same, by the sentence embedder and by
+  shared content words;
 * every specific of the sentence must stand in *that* unit; the question never counts.
 
 The assistant applies :meth:`GroundingChecker.claim` sentence by sentence while a draft is
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.generation.evidence import Unit, all_units, windows
+from core.generation.evidence import Unit, all_units
 from core.language import CJK_RUN, is_cjk
 from core.retrieval.chunking import split_sentences
 from core.retrieval.passages import Passage
@@ -152,7 +152,9 @@ _FILLER = re.compile(r"\b(i'?m|we'?re|i am|we are) (here|happy|glad) to (help|as
 
 def _is_degenerate(answer: str, instructions: str) -> str | None:
     words = answer.lower().split()
-    if len(CITATION.sub("", answer).strip()) < 2 or (not is_cjk(answer) and len(words) < 3 and not _numbers(answer, False)):
+    if len(CITATION.sub("", answer).strip()) < 2 or (
+        not is_cjk(answer) and len(words) < 3 and not _numbers(answer, False) and not _EMAIL.search(answer) and not _URL.search(answer)
+    ):
         return "empty or too short"
     grams = Counter(tuple(words[i : i + 4]) for i in range(len(words) - 3))
     if grams and grams.most_common(1)[0][1] >= 3:
@@ -199,6 +201,7 @@ MIN_SIMILARITY = 0.5  # a claim and its evidence unit must mean about the same
 MIN_COVERAGE = 0.5  # share of the claim's content words that its evidence unit contains
 STRONG_SIMILARITY = 0.72  # … or a close paraphrase with fewer shared words
 STRONG_COVERAGE = 0.3
+FULL_COVERAGE = 0.9  # every word of the claim (and its specifics) stands in the unit
 BINDING_MARGIN = 0.25  # how much worse than the best match the unit holding the specifics may be
 
 
@@ -223,9 +226,32 @@ def claim_specifics(text: str) -> list[tuple[str, str]]:
     return items
 
 
+def _evidence_numbers(text: str) -> set[str]:
+    """Numbers a passage states, in digits or words — not "one" ("one order" is no count)."""
+    found = _numbers(text, include_words=False)
+    for word in _WORD.findall(text.lower()):
+        for part in word.split("-"):
+            if part in NUMBER_WORDS and part not in _AMBIGUOUS_NUMBER_WORDS:
+                found.add(NUMBER_WORDS[part])
+    return found
+
+
+_PHONE_NUMBER = re.compile(r"\+?\d[\d\s().-]{7,}\d")
+# Negations of English statements ("no-reply@…" is an address, not a "no"). Chinese negation
+# characters are too often parts of other words (不同, 无障碍) to compare this way.
+_NEGATION = re.compile(r"\b(not|no(?![-@.\w])|never|none|nothing|cannot|cant|neither|nor|without)\b|n['’]t\b", re.I)
+_YES_NO = re.compile(r"^\s*(yes|no|yep|nope|sure)\b[,.!]?\s*|^\s*(是的|是|不是|不)[，,。]\s*", re.I)
+
+
+def negated(text: str) -> bool:
+    """Whether a statement is negative ("We don't ship …") — a leading "No," is only an echo."""
+    return not is_cjk(text) and bool(_NEGATION.search(_YES_NO.sub("", text)))
+
+
 def claim_specifics_beyond_numbers(text: str) -> bool:
-    """Whether a claim has a unit, a price, an address — anything but bare numbers."""
-    return bool(_AMOUNT.search(text) or re.search(r"[$€£¥%]", text) or _EMAIL.search(text) or _URL.search(text))
+    """Whether a claim has a unit, a price, a phone number, an address — anything but bare numbers."""
+    return bool(_AMOUNT.search(text) or re.search(r"[$€£¥%]", text) or _EMAIL.search(text) or _URL.search(text)
+                or _PHONE_NUMBER.search(text))
 
 
 def is_filler(sentence: str) -> bool:
@@ -256,14 +282,15 @@ class Evidence:
 
     @classmethod
     def build(cls, passages: Sequence[Passage], question: str = "", embed: Embed | None = None) -> "Evidence":
-        base = all_units(passages)
-        units = base + windows(base)
+        # Single units only: a window of two neighbours lets a claim take its subject from one
+        # sentence and its number from the next ("screenshots go to Videos/Screencasts").
+        units = all_units(passages)
         fulls = [u.full for u in units]
         evidence = cls(
             passages=passages, question=question, units=units,
             tokens=[set(content_tokens(f)) for f in fulls],
             lowered=[f.lower() for f in fulls],
-            numbers=[_numbers(f, include_words=True) for f in fulls],
+            numbers=[_evidence_numbers(f) for f in fulls],
             amounts=[_amounts(f) for f in fulls],
             question_tokens=set(content_tokens(question)),
         )
@@ -298,8 +325,8 @@ class Claim:
 class GroundingChecker:
     """Binds every sentence of an answer to one evidence unit of the retrieved passages.
 
-    A sentence is supported when one unit (a passage sentence, list item, table row, or two
-    neighbouring ones) means the same — by the sentence embedder where there is one, and by
+    A sentence is supported when one unit (a passage sentence, list item or table row) means
+    the same — by the sentence embedder where there is one, and by
     shared content words — *and* states every specific of the sentence (number with its unit,
     price, name, shortcut, e-mail, URL). The unit is chosen by meaning first, so a number that
     stands elsewhere in the passages, attached to another subject, does not count; nor does
@@ -325,7 +352,8 @@ class GroundingChecker:
             return Claim(sentence, ok=True, filler=True)  # a question back ("Can I cancel?") claims nothing
         tokens = set(content_tokens(text))
         words = {t for t in tokens if not t[:1].isdigit()}
-        if not words and not is_cjk(text) and not claim_specifics_beyond_numbers(text):
+        if not words and not is_cjk(text) and not claim_specifics_beyond_numbers(text) \
+                and not _ASKS_FOR_NUMBER.search(evidence.question):
             return Claim(sentence, ok=False, reason="a bare number says nothing about what it counts", unsupported=[sentence])
         elliptic = len(words) < 2 and not is_cjk(text)
         claim_tokens = tokens | evidence.question_tokens if elliptic else tokens
@@ -343,8 +371,13 @@ class GroundingChecker:
         # The supporting unit is the best match that states every specific, and it must be
         # nearly as good a match as the best overall: a number that stands in a sentence
         # about something else does not support the claim.
-        holding = [i for i in order if all(evidence.holds(i, k, v) for k, v in specifics)]
-        best = holding[0] if holding and score[holding[0]] >= score[order[0]] - BINDING_MARGIN else order[0]
+        margin = BINDING_MARGIN if similarity else BINDING_MARGIN + 0.1
+        holding = [i for i in order if all(evidence.holds(i, k, v) for k, v in specifics)
+                   and score[i] >= score[order[0]] - margin]
+        # Of the units that could support it, one that agrees in polarity (can / can't) first.
+        polarity = negated(text)
+        agreeing = [i for i in holding if negated(evidence.units[i].text) == polarity]
+        best = (agreeing or holding or order)[0]
         missing = [v for k, v in specifics if not evidence.holds(best, k, v)]
         sim = similarity[best] if similarity else None
         cov = coverage[best]
@@ -358,10 +391,15 @@ class GroundingChecker:
                 claim.reason = f"states {', '.join(sorted(set(missing)))} where the passages say it of something else"
                 claim.unsupported = sorted(set(missing))
             return claim
+        if negated(text) != negated(claim.unit.text):
+            claim.reason = "says the opposite of its passage sentence (yes/no, can/can't)"
+            claim.unsupported = [sentence]
+            return claim
         if sim is None:
             supported = cov >= (0.6 if is_cjk(text) else MIN_COVERAGE + 0.1)
         else:
-            supported = (sim >= MIN_SIMILARITY and cov >= MIN_COVERAGE) or (sim >= STRONG_SIMILARITY and cov >= STRONG_COVERAGE)
+            supported = (sim >= MIN_SIMILARITY and cov >= MIN_COVERAGE) or (sim >= STRONG_SIMILARITY and cov >= STRONG_COVERAGE) \
+                or cov >= FULL_COVERAGE
         if not supported:
             shown = f"similarity {sim:.2f}, " if sim is not None else ""
             claim.reason = f"not supported by any passage sentence ({shown}word coverage {cov:.2f})"
@@ -380,8 +418,12 @@ class GroundingChecker:
         body = [s for s in answer_sentences(answer) if not is_filler(s)]
         if not body:
             return "says nothing: only filler"
+        if CITATION.sub("", body[-1]).rstrip().endswith((":", "：")):
+            return "stops where the answer should begin"
         substance = content_tokens(_FILLER.sub(" ", _PREAMBLE.sub("", _LIST_MARKER.sub(" ", CITATION.sub(" ", answer)))))
-        if not set(substance) - set(content_tokens(question)):
+        # A yes/no answer may repeat the question's words: "Do you sell my data?" → "We don't sell …".
+        answers_yes_no = bool(_YES_NO.match(answer)) or negated(answer) != negated(question)
+        if not set(substance) - set(content_tokens(question)) and not answers_yes_no:
             return "only restates the question"
         return None
 
@@ -410,9 +452,22 @@ class GroundingChecker:
         return Verdict(True, None, cited=cited or [1], support=support)
 
 
+_CJK_CLAUSE = re.compile(r"(?<=[，；;])")
+
+
 def answer_sentences(answer: str) -> list[str]:
-    """An answer's claims: its lines (list items) cut into sentences."""
-    return [s for line in answer.splitlines() if line.strip() for s in split_sentences(line.strip())]
+    """An answer's claims: its lines (list items) cut into sentences, Chinese ones into clauses
+    (a Chinese sentence often joins two facts with "，")."""
+    out: list[str] = []
+    for line in answer.splitlines():
+        for sentence in split_sentences(line.strip()) if line.strip() else []:
+            if is_cjk(sentence):
+                clauses = [c.strip() for c in _CJK_CLAUSE.split(sentence) if c.strip()]
+                if len(clauses) > 1 and all(len(CJK_RUN.sub("", c)) < len(c) // 2 + 1 and len(c) >= 6 for c in clauses):
+                    out.extend(clauses)
+                    continue
+            out.append(sentence)
+    return out
 
 
 def verify_answer(
@@ -424,36 +479,3 @@ def verify_answer(
 ) -> Verdict:
     """Check a finished draft; without ``embed`` the support decision uses shared words only."""
     return GroundingChecker(embed, instructions).check(answer, passages, question)
-
-
-def _sentences(passage: Passage) -> list[str]:
-    lines = [line.strip(" -*\t") for line in passage.text.splitlines()]
-    return [s for line in lines if line for s in split_sentences(line) if len(s) > 2]
-
-
-def extractive_answer(
-    question: str,
-    passages: Sequence[Passage],
-    similarity: Callable[[str, list[str]], list[float]],
-    max_sentences: int = 2,
-    retrieval_scores: Sequence[float] | None = None,
-) -> tuple[int, str]:
-    """Quote the passage whose sentences best answer the question: (its index, the quote).
-
-    Retrieval ranks whole passages, and the top one is sometimes a neighbouring section of
-    the right article; each passage is judged by its best sentence's similarity to the
-    question plus its retrieval score, so a passage that states the answer wins unless
-    retrieval clearly preferred another. The chosen sentences keep their original order.
-    """
-    best: tuple[float, int, str] = (float("-inf"), 0, passages[0].text.strip())
-    for index, passage in enumerate(passages):
-        sentences = _sentences(passage)
-        if not sentences:
-            continue
-        scores = similarity(question, sentences)
-        chosen = sorted(sorted(range(len(sentences)), key=lambda i: -scores[i])[:max_sentences])
-        strength = max(scores[i] for i in chosen) + (retrieval_scores[index] if retrieval_scores else 0.0)
-        if strength > best[0]:
-            joiner = "" if is_cjk(passage.text) else " "
-            best = (strength, index, joiner.join(sentences[i] for i in chosen))
-    return best[1], best[2]

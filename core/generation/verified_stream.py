@@ -20,6 +20,7 @@ from core.generation.verification import (
     CITATION,
     Evidence,
     GroundingChecker,
+    answer_sentences,
 )
 from core.language import is_cjk
 
@@ -58,11 +59,12 @@ class VerifiedDraft:
             return self._stop("repeats itself")
         out = []
         position = self._start
-        while not self.stopped:
+        while not self.stopped and position <= len(self.raw):
             match = _BOUNDARY.search(self.raw, position)
             if match is None:
                 break
-            position = match.end()
+            # A boundary after 。 is empty: step past it, or the same match is found forever.
+            position = match.end() if match.end() > match.start() else match.end() + 1
             sentence = self.raw[self._start : match.start()].strip()
             last_word = sentence.split()[-1] if sentence.split() else ""
             if "\n" not in match.group(0) and _NOT_AN_END.fullmatch(last_word):
@@ -82,7 +84,9 @@ class VerifiedDraft:
             self._start = len(self.raw)
             if tail:
                 out += self._take(tail)
-        if not self.shown and self._held:
+        while self._held and _opens(self._held[-1]):
+            self._held.pop()  # a lead-in whose list never came
+        if self._held:
             out += self._release()
         if not self.shown and self.reason is None:
             self.reason = self.checker.whole(" ".join(self._held), self.question) or "nothing was supported"
@@ -119,17 +123,25 @@ class VerifiedDraft:
         self._seen.add(key)
         if _META.search(sentence) or _HEADER_COPY.search(sentence):
             return self._stop("copies the prompt instead of answering")
-        claim = self.checker.claim(sentence, self.evidence)
-        if claim.filler:
+        claims = [self.checker.claim(part, self.evidence) for part in answer_sentences(sentence)] or \
+            [self.checker.claim(sentence, self.evidence)]
+        failed = next((c for c in claims if not c.ok), None)
+        if failed is not None:
+            return self._stop(failed.reason or "unsupported sentence")
+        substantive = [c for c in claims if not c.filler]
+        if not substantive:
             return ""
-        if not claim.ok:
-            return self._stop(claim.reason or "unsupported sentence")
+        claim = substantive[0]
         number = claim.unit.passage + 1 if claim.unit is not None else 1
         if number not in self.cited:
             self.cited.append(number)
         self._held.append(_with_marker(CITATION.sub("", sentence).strip(), self.cited.index(number) + 1))
         self.accepted += 1
-        released = self._release() if self.shown or self.checker.whole(" ".join(self._held), self.question) is None else ""
+        if self.shown:
+            ready = not _opens(self._held[-1])  # "…these steps:" waits for the steps
+        else:
+            ready = self.checker.whole(" ".join(self._held), self.question) is None
+        released = self._release() if ready else ""
         if self.accepted >= MAX_SENTENCES:
             self._stop("long enough")
         return released
@@ -144,6 +156,11 @@ class VerifiedDraft:
         self._held.clear()
         self.shown += out
         return out
+
+
+def _opens(sentence: str) -> bool:
+    """A lead-in ("You can use the following steps:") that only makes sense with what follows."""
+    return CITATION.sub("", sentence).rstrip().endswith((":", "："))
 
 
 def _with_marker(sentence: str, number: int) -> str:

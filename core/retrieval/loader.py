@@ -10,11 +10,19 @@ import csv
 import io
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from core.errors import KnowledgeBaseError
 from core.retrieval.chunking import chunk_text, parse_front_matter
+from core.retrieval.markdown import (
+    MARKDOWN_SUFFIXES,
+    Normalised,
+    Vault,
+    normalise_markdown,
+    normalise_plain_text,
+    take_images,
+)
 from core.retrieval.passages import Passage
 
 log = logging.getLogger(__name__)
@@ -59,25 +67,67 @@ def _title_from(meta: dict[str, str], body: str, path: Path) -> str:
     return path.stem.replace("-", " ").replace("_", " ").strip().capitalize()
 
 
-def load_text_file(path: Path, rel: str, max_chars: int, overlap: int) -> list[Passage]:
-    """Markdown or plain text → passages with heading path, title and front-matter URL."""
+def _normalise(path: Path, body: str, vault: Vault | None) -> Normalised:
+    """Markdown dialects → plain prose and table rows; ``.txt`` only loses comments."""
+    if path.suffix.lower() in MARKDOWN_SUFFIXES:
+        return normalise_markdown(body, vault, source=path)
+    return normalise_plain_text(body)
+
+
+def _extra(meta: dict[str, str], images: list[str]) -> dict[str, str]:
+    """Passage metadata worth keeping: front-matter tags/aliases and the chunk's image sources."""
+    extra = {key: meta[key] for key in ("tags", "aliases") if meta.get(key)}
+    if images:
+        extra["images"] = ", ".join(images)
+    return extra
+
+
+def load_text_file(
+    path: Path,
+    rel: str,
+    max_chars: int,
+    overlap: int,
+    kb_dir: Path | None = None,
+    vault: Vault | None = None,
+) -> list[Passage]:
+    """Markdown or plain text → passages with heading path, title and front-matter URL.
+
+    The body is normalised first (:mod:`core.retrieval.markdown`) so passages hold what a
+    reader sees, not markup. ``![[embeds]]`` are resolved in ``vault`` (or a vault over
+    ``kb_dir``; without either, in the file's own folder).
+    """
     meta, body = parse_front_matter(_read_text(path))
-    title = _title_from(meta, body, path)
+    if vault is None:
+        vault = Vault(kb_dir if kb_dir is not None else path.parent)
+    doc = _normalise(path, body, vault)
+    title = _title_from(meta, doc.plain, path)
     passages = []
-    for n, chunk in enumerate(chunk_text(body, max_chars, overlap)):
+    pending: list[str] = []  # images of chunks that held nothing else go to the next passage
+    for chunk in chunk_text(doc.text, max_chars, overlap):
+        text, images = take_images(chunk.text, doc.images)
+        images = [*pending, *(i for i in images if i not in pending)]
+        if not text.strip():
+            pending = images
+            continue
+        pending = []
         # The H1 that repeats the title adds nothing to the heading path.
         headings = tuple(h for h in chunk.headings if h != title)
         passages.append(
             Passage(
-                passage_id=f"{rel}#{n}",
+                passage_id=f"{rel}#{len(passages)}",
                 doc_id=rel,
-                text=chunk.text,
+                text=text,
                 title=title,
                 source=rel,
                 headings=headings,
                 url=meta.get("url") or None,
+                extra=_extra(meta, images),
             )
         )
+    if pending and passages:
+        last = passages[-1]
+        known = [i for i in last.extra.get("images", "").split(", ") if i]
+        passages[-1] = replace(last, extra=_extra(meta, [*known, *(i for i in pending if i not in known)]))
     if not passages:
         raise ValueError("no text in the file")
     return passages
@@ -141,6 +191,7 @@ def load_knowledge_base(kb_dir: Path, max_chars: int = 900, overlap: int = 120) 
     if not kb_dir.is_dir():
         raise KnowledgeBaseError(f"Knowledge base path {kb_dir} is a file, not a folder.")
     result = LoadResult()
+    vault = Vault(kb_dir)
     for path in sorted(p for p in kb_dir.rglob("*") if p.is_file()):
         rel = path.relative_to(kb_dir).as_posix()
         if any(part.startswith(".") for part in path.relative_to(kb_dir).parts):
@@ -154,7 +205,7 @@ def load_knowledge_base(kb_dir: Path, max_chars: int = 900, overlap: int = 120) 
             if suffix in CSV_SUFFIXES:
                 result.passages.extend(load_faq_csv(path, rel))
             else:
-                result.passages.extend(load_text_file(path, rel, max_chars, overlap))
+                result.passages.extend(load_text_file(path, rel, max_chars, overlap, vault=vault))
         except (OSError, ValueError, csv.Error) as exc:
             result.problems.append(FileProblem(rel, str(exc)))
     if not result.passages:

@@ -21,6 +21,7 @@ from core.retrieval.embedder import Embedder, embedder_for, embedding_identity
 from core.retrieval.hybrid import RetrievalResult, SearchIndex, rerank
 from core.retrieval.index import ScoredPassage
 from core.retrieval.spelling import SpellingCorrector
+from core.retrieval.terms import foreign_names
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,14 @@ class Retriever:
     def correct(self, query: str) -> str:
         """The query with typos fixed against the knowledge base's words (Latin script only)."""
         return self.speller().correct(query)
+
+    def foreign_names(self, query: str) -> list[str]:
+        """Words of the (corrected) query that name something the knowledge base never mentions."""
+        if detect_language(query) != "en":
+            return []
+        from core.generation.verification import STOPWORDS
+
+        return foreign_names(self.correct(query), self.speller().vocabulary, STOPWORDS)
 
     def warm_up(self) -> None:
         """Load index and embedder now rather than on the first question."""

@@ -18,6 +18,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z']+")
+_HYPHENATED = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)+")
 MIN_LENGTH = 4  # shorter words are too often abbreviations ("pls", "acct")
 
 
@@ -34,6 +35,8 @@ class SpellingCorrector:
         counts: Counter[str] = Counter()
         for text in texts:
             counts.update(w.lower() for w in _WORD.findall(text))
+            # "Wi-Fi", "e-mail", "2-step" are also written "wifi", "email".
+            counts.update(m.replace("-", "").lower() for m in _HYPHENATED.findall(text))
         return cls(counts, known)
 
     def correct_word(self, word: str) -> str:

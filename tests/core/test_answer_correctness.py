@@ -159,3 +159,15 @@ def test_an_unsupported_draft_shows_nothing():
     draft = _draft("How long do I have to return an item?")
     assert _feed(draft, "The answer to this puzzle is: 365 days.") == []
     assert draft.text == ""
+
+
+def test_chinese_drafts_stream_clause_by_clause_and_stop_at_an_invented_number():
+    passage = Passage(
+        passage_id="zh.md#0", doc_id="zh.md", title="退货政策", source="zh.md",
+        text="大多数商品可在签收之日起 30 天内退货，退款将退回您的原支付方式。电子产品的退货期限较短，为签收之日起 15 天。",
+    )
+    checker = GroundingChecker()
+    draft = VerifiedDraft(checker, checker.evidence([passage], "退货期限是多久？"), "退货期限是多久？")
+    shown = "".join(draft.feed(c) for c in "大多数商品可在签收之日起 30 天内退货，电子产品为签收之日起 15 天。火星上是 99 天。") + draft.close()
+    assert shown == draft.text and "30 天" in shown and "15 天" in shown and "99" not in shown
+    assert draft.stopped and "99" in draft.reason

@@ -50,7 +50,7 @@ def test_verification_failure_returns_the_extractive_answer(settings, retriever)
         def warm_up(self):
             pass
 
-    assistant = Assistant(settings, retriever=retriever, generator=Fabricator(), remember=False)
+    assistant = Assistant(settings.model_copy(update={"answer_mode": "generate"}), retriever=retriever, generator=Fabricator(), remember=False)
     shown: list[str] = []
     answer = assistant.answer(IncomingMessage(text="How long do I have to return an item?"), on_delta=shown.append)
     assert "90" not in "".join(shown)  # the rejected draft was never shown
@@ -85,7 +85,7 @@ async def test_stream_does_not_block_the_event_loop(settings, retriever):
         def warm_up(self):
             pass
 
-    assistant = Assistant(settings, retriever=retriever, generator=Slow(), remember=False)
+    assistant = Assistant(settings.model_copy(update={"answer_mode": "generate"}), retriever=retriever, generator=Slow(), remember=False)
     ticks = 0
 
     async def ticker():

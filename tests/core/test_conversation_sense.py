@@ -66,7 +66,7 @@ def test_follow_ups_rewrite_the_search_but_never_replay_earlier_answers(settings
         def warm_up(self):
             pass
 
-    bot = Assistant(settings, retriever=retriever, generator=Recorder(), store=Store(tmp_path / "db.sqlite"))
+    bot = Assistant(settings.model_copy(update={"answer_mode": "generate"}), retriever=retriever, generator=Recorder(), store=Store(tmp_path / "db.sqlite"))
     bot.answer(IncomingMessage(text="How long does a refund take?", conversation_id="c"))
     second = bot.answer(IncomingMessage(text="and for gift cards?", conversation_id="c"))
     # Only the new question is asked: no earlier answer, no earlier question, no assistant turns.

@@ -82,7 +82,9 @@ def test_split_never_cuts_a_link_and_rebalances_code_fences():
 
 
 def test_partial_text_shows_progress_within_one_message():
-    assert render_partial("Most items **can**") == "Most items *can* …"
+    # No trailing marker: a preview is always the start of the final message (nothing is taken back).
+    assert render_partial("Most items **can**") == "Most items *can*"
+    assert render_partial("Most items **can") == "Most items"  # bold not closed yet: wait for it
     assert len(render_partial("word " * 2000, limit=500)) <= 500
 
 

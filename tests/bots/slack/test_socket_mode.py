@@ -11,7 +11,12 @@ from bots.slack.app import SlackBot
 from bots.slack.serve import check_bot_token, make_client, run
 from core.store import Store
 from tests.bots.slack.conftest import slack_settings
-from tests.fakes.slack_api import FakeSlack, event_callback, mention, slash_command
+from tests.fakes.slack_api import BOT_ID, FakeSlack, event_callback, mention, slash_command
+
+
+def answer_ts(fake: FakeSlack, channel: str = "C0GENERAL") -> str:
+    """The bot's answer message (posted with the first streamed words, or whole at the end)."""
+    return next(ts for (ch, ts), m in fake.messages.items() if ch == channel and m.get("bot_id") == BOT_ID)
 
 
 def answered(fake: FakeSlack, ts: str):
@@ -49,7 +54,7 @@ async def test_envelope_is_acked_and_answered_and_a_redelivery_is_not(fake, reco
     assert len(fake.calls_to("apps.connections.open")) == 1
     (post,) = fake.calls_to("chat.postMessage")
     assert post.args["thread_ts"] == "1700000101.000100"
-    assert "*Sources*" in fake.messages[("C0GENERAL", fake.calls_to("chat.update")[-1].args["ts"])]["text"]
+    assert "*Sources*" in fake.messages[("C0GENERAL", answer_ts(fake))]["text"]
     assert len(recording.seen) == 1
 
 
@@ -86,4 +91,4 @@ async def test_serve_runs_socket_mode_end_to_end(fake, settings, tmp_path):
     # Checked before connecting: auth.test for the bot token, apps.connections.open for the app token.
     assert [c.method for c in fake.calls[:2]] == ["auth.test", "apps.connections.open"]
     assert "<https://help.northwindgoods.example/shipping/" in fake.messages[
-        ("C0GENERAL", fake.calls_to("chat.update")[-1].args["ts"])]["text"]
+        ("C0GENERAL", answer_ts(fake))]["text"]

@@ -52,7 +52,9 @@ async def test_full_length_real_model_end_to_end(fake, assistant, store):
         await fake.wait_for(lambda: any("Sources" in m["visible"] for (c, _), m in fake.messages.items() if c == 43),
                             timeout=120, what="the full answer")
     edits = [c for c in fake.calls_to("editMessageText") if c.params["chat_id"] == 43]
-    previews = [c for c in edits if c.params["text"].endswith(" …")]
+    sends = [c for c in fake.calls_to("sendMessage") if c.params["chat_id"] == 43]
+    # Previews have no cursor: every one is the start of the final text (nothing shown is taken back).
+    previews = [c for c in sends + edits if "Sources" not in c.params["text"]]
     # The text is shown while it is written (how many previews depends on how long the model writes) ...
     assert previews, "the answer is shown while it is written"
     # ... and edits are paced (0.05 s here), never a burst per token.
