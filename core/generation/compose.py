@@ -46,6 +46,24 @@ _ASKS = [
 ]
 
 
+FACT_KINDS = {"duration", "price", "count", "phone", "email", "time"}
+_NOT_HOW_TO = re.compile(
+    r"^\s*(what|which|who|whom|whose|why|when|where|is|are|was|were|do|does|did|can|could|will|would|should|"
+    r"may|might|has|have|had|am|any|much|many)\b", re.I)
+
+
+_ASKS_WHAT = re.compile(r"\b(what|which|who|whom|whose|why|when|where|how (much|many|long|soon|often|old))\b", re.I)
+
+
+def is_how_to(question: str) -> bool:
+    """Asks how to do something: "how do I …", "cancel a print job", "my screen turns off too fast"."""
+    if is_cjk(question):
+        return bool(re.search(r"怎么|如何|怎样|步骤", question))
+    if re.match(r"^\s*how\b", question, re.I):
+        return not re.match(r"^\s*how (much|many|long|soon|often|old|far|fast|quickly|big|large)\b", question, re.I)
+    return not _NOT_HOW_TO.match(question) and not _ASKS_WHAT.search(question)
+
+
 def asked_facts(question: str) -> set[str]:
     return {name for name, pattern in _ASKS if pattern.search(question)}
 
@@ -86,7 +104,7 @@ def _render(units: Sequence[Unit], question_tokens: set[str], steps: bool = Fals
     # A heading that is itself a question ("Didn't get the email?") introduces, it does not qualify.
     lead = heading if heading and head_tokens - body_tokens and not heading.rstrip().endswith(("?", "？")) else ""
     for i, unit in enumerate(units):
-        if unit.kind in ("item", "row"):
+        if unit.kind in ("item", "step", "row"):
             marker = (f"{i + 1}. " if steps else "- ") if len(units) > 1 else ""
             parts.append(("\n" if parts else "") + marker + unit.text)
         else:
@@ -121,9 +139,16 @@ class Composer:
         first = units[order[0]]
         chosen = [first]
         same = [i for i in order[1:] if units[i].passage == first.passage]
-        if "steps" in asks and first.kind == "item":
+        steps_here = [u for u in units if u.passage == first.passage and u.kind == "step" and u.context == first.context]
+        if first.kind == "step" and ("steps" in asks or is_how_to(query)):
             block = [u for u in units if u.passage == first.passage and u.block == first.block]
             chosen = block[:MAX_STEPS] if len(block) > 1 else chosen
+        elif is_how_to(query) and steps_here and not asks & FACT_KINDS:
+            # "change volume for one app": the steps of the section, not its introduction.
+            block = [u for u in steps_here if u.block == steps_here[0].block][:MAX_STEPS]
+            own = [u for u in units if u.passage == first.passage]
+            lead = own[block[0].position - 1] if block[0].position > 0 else None
+            chosen = ([lead] if lead is not None and lead.kind == "sentence" and lead.text.rstrip().endswith((":", "：")) else []) + block
         else:
             for i in same:
                 if len(chosen) == MAX_UNITS or scores[i] < scores[order[0]] - CLOSE:
@@ -146,7 +171,7 @@ class Composer:
                     chosen.append(unit)
         chosen = self._complete(chosen, units, q_tokens)
         chosen.sort(key=lambda u: u.position)
-        steps = "steps" in asks and all(u.kind == "item" for u in chosen)
+        steps = all(u.kind == "step" for u in chosen if u.kind != "sentence")
         return Composition(candidates[first.passage], tuple(chosen), _render(chosen, q_tokens, steps))
 
     @staticmethod
@@ -167,7 +192,7 @@ class Composer:
                 chosen = [before, *chosen]
         if last.text.rstrip().endswith((":", "：")):
             following = [u for u in own if u.position > last.position]
-            if following and following[0].kind in ("item", "row"):
+            if following and following[0].kind in ("item", "step", "row"):
                 block = [u for u in following if u.block == following[0].block][:MAX_STEPS]
                 chosen = [*chosen, *(u for u in block if u not in chosen)]
         return chosen
@@ -199,7 +224,7 @@ class Composer:
             score = float(similarity[i]) + 0.5 * overlap + 0.25 * own
             for kind in asks - {"steps"}:
                 score += 0.25 if _holds(kind, unit.text) else (0.1 if _holds(kind, unit.full) else -0.1)
-            if "steps" in asks and unit.kind == "item":
+            if "steps" in asks and unit.kind in ("item", "step"):
                 score += 0.1
             if len(own_tokens) < 3 and not _NUMBER.search(unit.text):
                 score -= 0.15  # "To be accepted, an item must be:" says nothing alone

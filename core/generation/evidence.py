@@ -18,7 +18,7 @@ from core.language import is_cjk
 from core.retrieval.chunking import split_sentences
 from core.retrieval.passages import Passage
 
-UnitKind = Literal["sentence", "item", "row"]
+UnitKind = Literal["sentence", "item", "step", "row"]
 
 _ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,2}[.)、])\s+")
 _NUMBERED_ITEM = re.compile(r"^\s*\d{1,2}[.)、]\s+")
@@ -67,7 +67,7 @@ def passage_units(passage: Passage, index: int = 0) -> list[Unit]:
         if not line:
             previous, header = None, None
             continue
-        if raw[:1].isspace() and previous == "item" and units and not _ITEM.match(line):
+        if raw[:1].isspace() and previous in ("item", "step") and units and not _ITEM.match(line):
             # An indented line continues the list item above it ("2. Click … \n   Click the pointer …").
             last = units[-1]
             units[-1] = Unit(last.passage, last.position, f"{last.text} {clean(line)}", last.context, last.kind, last.block)
@@ -83,6 +83,8 @@ def passage_units(passage: Passage, index: int = 0) -> list[Unit]:
             kind: UnitKind = "row"
         elif _ROW.match(clean(line)):
             kind = "row"
+        elif _NUMBERED_ITEM.match(line):
+            kind = "step"
         elif _ITEM.match(line):
             kind = "item"
         else:
@@ -90,10 +92,8 @@ def passage_units(passage: Passage, index: int = 0) -> list[Unit]:
         if kind != previous or kind == "sentence":
             block += 1
         previous = kind
-        pieces = [clean(line)] if kind == "row" else [clean(s) for s in split_sentences(clean(line))]
-        if kind == "item" and _NUMBERED_ITEM.match(line):
-            # A numbered step with two sentences is still one step.
-            pieces = [clean(line)]
+        # A table row, and a numbered step with two sentences, are one unit each.
+        pieces = [clean(line)] if kind in ("row", "step") else [clean(s) for s in split_sentences(clean(line))]
         for piece in pieces:
             if len(piece) > 2:
                 units.append(Unit(index, len(units), piece, context, kind, block))

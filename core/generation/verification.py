@@ -201,6 +201,7 @@ MIN_SIMILARITY = 0.5  # a claim and its evidence unit must mean about the same
 MIN_COVERAGE = 0.5  # share of the claim's content words that its evidence unit contains
 STRONG_SIMILARITY = 0.72  # … or a close paraphrase with fewer shared words
 STRONG_COVERAGE = 0.3
+MIN_OWN_COVERAGE = 0.25  # … of which this share must stand in the unit's own sentence (not its headings)
 FULL_COVERAGE = 0.9  # every word of the claim (and its specifics) stands in the unit
 BINDING_MARGIN = 0.25  # how much worse than the best match the unit holding the specifics may be
 
@@ -391,6 +392,18 @@ class GroundingChecker:
                 claim.reason = f"states {', '.join(sorted(set(missing)))} where the passages say it of something else"
                 claim.unsupported = sorted(set(missing))
             return claim
+        specific_words = set(content_tokens(" ".join(v for _, v in specifics)))
+        words_only = set() if elliptic else {
+            t for t in claim_tokens - evidence.question_tokens - specific_words if not t[:1].isdigit()
+        }
+        if specifics and len(words_only) >= 2 and not is_cjk(text):
+            # The number's own sentence must share the claim's words, not only its headings:
+            # "A refund takes 1 hour" is not stated by "cancel within 1 hour" under "Refunds".
+            own = set(content_tokens(claim.unit.text))
+            if len(words_only & own) / len(words_only) < MIN_OWN_COVERAGE:
+                claim.reason = f"states {', '.join(sorted({v for _, v in specifics}))} of something else than its passage sentence does"
+                claim.unsupported = [sentence]
+                return claim
         if negated(text) != negated(claim.unit.text):
             claim.reason = "says the opposite of its passage sentence (yes/no, can/can't)"
             claim.unsupported = [sentence]

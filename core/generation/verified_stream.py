@@ -17,6 +17,7 @@ from collections import Counter
 from core.generation.verification import (
     _HEADER_COPY,
     _META,
+    _PREAMBLE,
     CITATION,
     Evidence,
     GroundingChecker,
@@ -135,7 +136,9 @@ class VerifiedDraft:
         number = claim.unit.passage + 1 if claim.unit is not None else 1
         if number not in self.cited:
             self.cited.append(number)
-        self._held.append(_with_marker(CITATION.sub("", sentence).strip(), self.cited.index(number) + 1))
+        shown = _PREAMBLE.sub("", CITATION.sub("", sentence)).strip() or sentence  # not "The answer is: …"
+        shown = shown[:1].upper() + shown[1:]
+        self._held.append(_with_marker(shown, self.cited.index(number) + 1))
         self.accepted += 1
         if self.shown:
             ready = not _opens(self._held[-1])  # "…these steps:" waits for the steps

@@ -51,7 +51,7 @@ def test_answers_cite_the_right_article_and_are_verified(generating, expected_ur
         right += expected_urls[question] in {c.url for c in answer.citations}
         cited = [_passage(generating, c.passage_id) for c in answer.citations]
         if answer.mode == "generated":
-            assert generating.check_draft(answer.text, cited, question).ok
+            assert generating.check_draft(answer.text, question, cited).ok
         else:
             assert answer.mode == "extractive" and answer.rejected_reason
             evidence = set(content_tokens(f"{cited[0].title} {' '.join(cited[0].headings)} {cited[0].text}"))
