@@ -19,7 +19,7 @@ from dataclasses import asdict, replace
 import numpy as np
 
 from core.config import BUNDLED_GENERATOR, Settings
-from core.conversation import offered_person, small_talk
+from core.conversation import off_task, offered_person, small_talk
 from core.errors import InvalidMessageError
 from core.generation.base import Generator
 from core.generation.compose import Composer
@@ -236,6 +236,9 @@ class Assistant:
             if chat.mode == "smalltalk":
                 emit(chat.text)  # a hand-off is rendered by the adapter, never streamed
             return chat
+        if off_task(question):
+            log.info("refused: a request no help centre answers")
+            return self.refusal(language)
         if asks_for_person(question):
             return Answer(text=phrase("handoff", language), handoff=True, mode="refusal", language=language,
                           contact=self.contact_details(language))

@@ -38,6 +38,25 @@ def small_talk(text: str) -> SmallTalk | None:
     return None
 
 
+_OFF_TASK = re.compile(
+    r"^\s*(please\s+|can you\s+|could you\s+)?(translate|write( me)?|compose|draw|summari[sz]e|solve|calculate)\b"
+    r"|\btell me (a|an|some|another) (joke|story|poem|riddle|fun fact)"
+    r"|\b(who|when) (invented|discovered|painted|wrote|founded|won|was born)\b"
+    r"|^\s*what(?:'s| is) \d+(\.\d+)?\s*(%|percent)? (of|plus|minus|times)\b"
+    r"|翻译|写一首|写一篇|讲个笑话|讲一个笑话",
+    re.I,
+)
+
+
+def off_task(text: str) -> bool:
+    """A request no help centre answers: translate, write a poem, tell a joke, trivia, sums.
+
+    Such a request shares words with some article ("translate *keyboard*", "a joke about
+    *printers*") and would otherwise be answered from it.
+    """
+    return bool(_OFF_TASK.search(text))
+
+
 def offered_person(history: Sequence[HistoryTurn]) -> bool:
     """Whether the bot's last message offered to connect the user with a person."""
     last = next((t.text for t in reversed(history) if t.role == "assistant"), None)

@@ -44,6 +44,13 @@ def test_yes_to_the_offer_of_a_person_starts_the_handoff(assistant):
     assert not declined.handoff and declined.mode == "smalltalk"
 
 
+@pytest.mark.parametrize("text", ["translate keyboard into french", "tell me a joke about printers",
+                                  "who invented bluetooth", "what is 15% of 80", "write a python function to reverse a string"])
+def test_requests_no_help_centre_answers_are_refused_before_retrieval(assistant, text):
+    answer = assistant.answer(IncomingMessage(text=text, conversation_id=f"off-{text}"))
+    assert answer.refused and answer.offers_person
+
+
 def test_handoff_carries_the_knowledge_bases_own_contact_details(assistant):
     answer = assistant.answer(IncomingMessage(text="I want to talk to a human", conversation_id="human"))
     assert answer.handoff
