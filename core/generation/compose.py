@@ -26,6 +26,7 @@ from core.retrieval.index import ScoredPassage
 MAX_UNITS = 3
 RESTATES = 0.5  # a unit whose words are mostly the question's adds little
 MAX_STEPS = 6
+MAX_LIST = 10  # sentences of the list a lead-in introduces ("Common reasons:")
 CLOSE = 0.1  # a second unit joins the first when it scores at least this close
 PASSAGE_MARGIN = 0.15  # passages retrieval scored this close to the best are considered
 
@@ -193,7 +194,7 @@ class Composer:
         if last.text.rstrip().endswith((":", "：")):
             following = [u for u in own if u.position > last.position]
             if following and following[0].kind in ("item", "step", "row"):
-                block = [u for u in following if u.block == following[0].block][:MAX_STEPS]
+                block = [u for u in following if u.block == following[0].block][:MAX_LIST]
                 chosen = [*chosen, *(u for u in block if u not in chosen)]
         return chosen
 
