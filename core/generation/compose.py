@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.generation.evidence import Unit, passage_units
-from core.generation.verification import _AMOUNT, _EMAIL, _NUMBER, _URL, Embed, content_tokens
+from core.generation.verification import _AMOUNT, _EMAIL, _NUMBER, _SHORTCUT, _URL, Embed, content_tokens
 from core.language import is_cjk
 from core.retrieval.index import ScoredPassage
 
@@ -30,6 +30,7 @@ MAX_LIST = 10  # sentences of the list a lead-in introduces ("Common reasons:")
 CLOSE = 0.1  # a second unit joins the first when it scores at least this close
 PASSAGE_MARGIN = 0.15  # passages retrieval scored this close to the best are considered
 
+_KEY = re.compile(r"\b(Super|Ctrl|Alt|AltGr|Shift|Print|Esc|Tab|Enter|F\d{1,2})\b\s*\+|\+\s*(Super|Ctrl|Alt|Shift|Tab|Space|Print)\b")
 _POINTS_BACK = re.compile(r"^(that|this|these|those|it|they|such|both)\b|^(这|那|它|其)", re.I)
 _PRICE = re.compile(r"[$€£¥]\s?\d|\d\s?(?:usd|eur|dollars?|元|美元)", re.I)
 _PHONE = re.compile(r"\+?\d[\d\s().-]{7,}\d")
@@ -43,11 +44,12 @@ _ASKS = [
     ("phone", re.compile(r"\bphone\b|\bcall\b|\bnumber\b(?!.*\border)|\btelephone\b|电话", re.I)),
     ("email", re.compile(r"\be-?mail (address|you)|\bemail\b.*\b(support|contact)|邮箱|电子邮件", re.I)),
     ("time", re.compile(r"\bhours\b|\bopen\b|\bwhat time\b|\bwhen (are|is) (you|the|support)\b|营业时间|几点|工作时间", re.I)),
+    ("shortcut", re.compile(r"\bshortcuts?\b|\bkeyboard\b|\bkey (combination|to press)\b|\bhotkey|快捷键", re.I)),
     ("steps", re.compile(r"^\s*(how (do|can|should) (i|we|you)|how to|steps)\b|怎么|如何|怎样", re.I)),
 ]
 
 
-FACT_KINDS = {"duration", "price", "count", "phone", "email", "time"}
+FACT_KINDS = {"duration", "price", "count", "phone", "email", "time", "shortcut"}
 _NOT_HOW_TO = re.compile(
     r"^\s*(what|which|who|whom|whose|why|when|where|is|are|was|were|do|does|did|can|could|will|would|should|"
     r"may|might|has|have|had|am|any|much|many)\b", re.I)
@@ -82,6 +84,8 @@ def _holds(kind: str, text: str) -> bool:
         return bool(_EMAIL.search(text) or _URL.search(text))
     if kind == "time":
         return bool(_TIME.search(text))
+    if kind == "shortcut":
+        return bool(_SHORTCUT.search(text) or _KEY.search(text))
     return False
 
 
@@ -104,9 +108,11 @@ def _render(units: Sequence[Unit], question_tokens: set[str], steps: bool = Fals
     body_tokens = set().union(*(set(content_tokens(u.text)) for u in units)) & question_tokens
     # A heading that is itself a question ("Didn't get the email?") introduces, it does not qualify.
     lead = heading if heading and head_tokens - body_tokens and not heading.rstrip().endswith(("?", "？")) else ""
-    for i, unit in enumerate(units):
+    listed = 0
+    for unit in units:
         if unit.kind in ("item", "step", "row"):
-            marker = (f"{i + 1}. " if steps else "- ") if len(units) > 1 else ""
+            listed += 1
+            marker = (f"{listed}. " if steps else "- ") if len(units) > 1 else ""
             parts.append(("\n" if parts else "") + marker + unit.text)
         else:
             joiner = "" if not parts else ("" if is_cjk(unit.text) else " ")
