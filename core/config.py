@@ -66,7 +66,9 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(4000, ge=10, description="Longer questions are rejected.")
     chunk_chars: int = Field(900, ge=200, description="Target passage size in characters.")
     chunk_overlap: int = Field(120, ge=0, description="Characters shared by neighbouring passages.")
-    verify: bool = Field(True, description="Check generated answers against their passages.")
+    verify: bool = Field(
+        True, description="Check generated answers against their passages, sentence by sentence, before any of it is shown."
+    )
     answer_mode: Literal["auto", "generate", "compose"] = Field(
         "auto",
         description="`generate` writes answers with the generator (checked sentence by sentence); `compose` answers "
