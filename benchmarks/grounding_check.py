@@ -126,9 +126,7 @@ def pipeline_passages(assistant, question: str) -> tuple[list, bool]:
     settings = assistant.settings
     retrieval = search_in_context(assistant.retriever.retrieve, question, [], settings.top_k + RELATED_CANDIDATES)
     hits = retrieval.hits
-    gate = getattr(assistant, "_passes_gate", None)
-    passes = gate(hits) if callable(gate) else bool(hits) and hits[0].score >= settings.threshold
-    return [h.passage for h in hits[: settings.top_k]], passes
+    return [h.passage for h in hits[: settings.top_k]], assistant.passes_gate(hits)
 
 
 def judge(assistant, rows: list[dict[str, str]]) -> list[dict[str, Any]]:

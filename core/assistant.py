@@ -26,7 +26,7 @@ from core.generation.compose import Composer
 from core.generation.evidence import passage_units
 from core.generation.factory import create_generator
 from core.generation.prompt import INSTRUCTIONS, build_messages, resolve_layout
-from core.generation.verification import GroundingChecker, Verdict
+from core.generation.verification import _EMAIL, _PHONE_NUMBER, GroundingChecker, Verdict
 from core.generation.verified_stream import VerifiedDraft
 from core.language import asks_for_person, detect_language, is_cjk, phrase
 from core.memory import search_in_context, standalone_query
@@ -48,7 +48,7 @@ CONTACT_QUERY = {
     "en": "Ways to reach customer support: phone number, email address, live chat hours",
     "zh": "如何联系客服 电话 邮箱",
 }
-CONTACT_WAY = re.compile(r"\+?\d[\d\s().-]{7,}\d|[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+CONTACT_WAY = re.compile(f"{_PHONE_NUMBER.pattern}|{_EMAIL.pattern}")
 WARNING = re.compile(r"never ask|don't share|do not share|冒充|不要提供", re.I)
 
 
@@ -84,6 +84,9 @@ class Assistant:
         self._generator_lock = threading.Lock()
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._vectors_lock = threading.Lock()
+        self._contacts: dict[tuple[int, str], str | None] = {}  # (index, language) → contact details
+        self.checker = GroundingChecker(self.embed, INSTRUCTIONS)
+        self.composer = Composer(self.embed)
 
     @property
     def generator(self) -> Generator:
@@ -123,14 +126,6 @@ class Assistant:
                     self._vectors.popitem(last=False)
         return np.stack([found[t] for t in texts]) if texts else np.zeros((0, 0), dtype=np.float32)
 
-    @property
-    def checker(self) -> GroundingChecker:
-        return GroundingChecker(self.embed, INSTRUCTIONS)
-
-    @property
-    def composer(self) -> Composer:
-        return Composer(self.embed)
-
     def composes(self) -> bool:
         """Whether answers are composed from the sources instead of generated (see ``answer_mode``)."""
         if self.settings.answer_mode != "auto":
@@ -150,8 +145,15 @@ class Assistant:
         """The knowledge base's own ways to reach a person (phone, e-mail, hours), if it has them.
 
         Said when a hand-off is asked for where no support destination is configured: better
-        than "no one is available", and taken from the sources like any answer.
+        than "no one is available", and taken from the sources like any answer. Found once per
+        index and language: the core and the adapter both ask for it on every hand-off.
         """
+        key = (id(self.retriever.index), language)
+        if key not in self._contacts:
+            self._contacts[key] = self._find_contact_details(language)
+        return self._contacts[key]
+
+    def _find_contact_details(self, language: str) -> str | None:
         query = CONTACT_QUERY[language if language in CONTACT_QUERY else "en"]
         hits = [h for h in self.retriever.retrieve(query, self.settings.top_k + RELATED_CANDIDATES).hits
                 if h.score >= self.settings.threshold]
@@ -220,13 +222,17 @@ class Assistant:
         answer = replace(answer, latency_s=round(time.perf_counter() - started, 3))
         return self._record(message, question, answer)
 
+    def _handoff(self, language: str) -> Answer:
+        """The user wants a person: the adapter escalates; ``contact`` is for where none can come."""
+        return Answer(text=phrase("handoff", language), handoff=True, mode="refusal", language=language,
+                      contact=self.contact_details(language))
+
     def _small_talk(self, question: str, language: str, history: list[HistoryTurn]) -> Answer | None:
         kind = small_talk(question)
         if kind is None:
             return None
         if kind == "yes" and offered_person(history):
-            return Answer(text=phrase("handoff", language), handoff=True, mode="refusal", language=language,
-                          contact=self.contact_details(language))
+            return self._handoff(language)
         return Answer(text=phrase(f"smalltalk_{kind}", language), mode="smalltalk", language=language)
 
     def _compose(self, message: IncomingMessage, question: str, language: str, emit: DeltaCallback) -> Answer:
@@ -240,15 +246,13 @@ class Assistant:
             log.info("refused: a request no help centre answers")
             return self.refusal(language)
         if asks_for_person(question):
-            return Answer(text=phrase("handoff", language), handoff=True, mode="refusal", language=language,
-                          contact=self.contact_details(language))
+            return self._handoff(language)
         # History only rewrites the search query; earlier answers never reach the prompt.
         retrieval = search_in_context(self.retriever.retrieve, question, history, self.settings.top_k + RELATED_CANDIDATES)
         hits, intent = retrieval.hits, retrieval.intent
-        # Fusion may rank first a passage that BM25 or the classifier liked; the gate asks how
-        # well the best of the passages an answer may use matches.
-        confidence = max((h.score for h in hits[: self.settings.top_k]), default=0.0)
-        if not self._passes_gate(hits):
+        best = self.best_hit(hits)
+        confidence = best.score if best is not None else 0.0
+        if not self.passes_gate(hits):
             log.info("refused: best score %.3f below threshold %.3f", confidence, self.settings.threshold)
             return replace(self.refusal(language, confidence), intent=intent)
         foreign = self.retriever.foreign_names(question)
@@ -259,7 +263,7 @@ class Assistant:
         top = hits[: self.settings.top_k]
         rejected: str | None = None
         if not self.composes():
-            answer = self._generate(question, query, top, language, emit)
+            answer = self._generate(question, top, language, emit)
             if isinstance(answer, Answer):
                 return replace(answer, confidence=confidence, related=self._related(hits, answer.citations), intent=intent)
             rejected = answer
@@ -274,18 +278,20 @@ class Assistant:
             language=language, related=self._related(hits, citations), intent=intent,
         )
 
-    def _passes_gate(self, hits: list[ScoredPassage]) -> bool:
+    def best_hit(self, hits: list[ScoredPassage]) -> ScoredPassage | None:
+        """The best match among the passages an answer may use (fusion may rank another first)."""
+        return max(hits[: self.settings.top_k], key=lambda h: h.score, default=None)
+
+    def passes_gate(self, hits: list[ScoredPassage]) -> bool:
         """Confident enough to answer: the threshold, or just under it with the words all there."""
-        if not hits:
+        best = self.best_hit(hits)
+        if best is None:
             return False
-        best = max(hits[: self.settings.top_k], key=lambda h: h.score)
         if best.score >= self.settings.threshold:
             return True
         return best.score >= self.settings.threshold - LEXICAL_GATE_MARGIN and best.lexical >= self.settings.lexical_gate
 
-    def _generate(
-        self, question: str, query: str, top: list[ScoredPassage], language: str, emit: DeltaCallback
-    ) -> Answer | str:
+    def _generate(self, question: str, top: list[ScoredPassage], language: str, emit: DeltaCallback) -> Answer | str:
         """A generated answer streamed sentence by sentence as verified, or why none could be shown."""
         passages = [h.passage for h in top]
         messages = build_messages(question, passages, (), language, layout=resolve_layout(self.settings))

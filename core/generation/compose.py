@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.generation.evidence import Unit, passage_units
-from core.generation.verification import _AMOUNT, _EMAIL, _NUMBER, _SHORTCUT, _URL, Embed, content_tokens
+from core.generation.verification import _AMOUNT, _EMAIL, _NUMBER, _PHONE_NUMBER, _SHORTCUT, _URL, Embed, content_tokens
 from core.language import is_cjk
 from core.retrieval.index import ScoredPassage
 
@@ -33,7 +33,6 @@ PASSAGE_MARGIN = 0.15  # passages retrieval scored this close to the best are co
 _KEY = re.compile(r"\b(Super|Ctrl|Alt|AltGr|Shift|Print|Esc|Tab|Enter|F\d{1,2})\b\s*\+|\+\s*(Super|Ctrl|Alt|Shift|Tab|Space|Print)\b")
 _POINTS_BACK = re.compile(r"^(that|this|these|those|it|they|such|both)\b|^(这|那|它|其)", re.I)
 _PRICE = re.compile(r"[$€£¥]\s?\d|\d\s?(?:usd|eur|dollars?|元|美元)", re.I)
-_PHONE = re.compile(r"\+?\d[\d\s().-]{7,}\d")
 _TIME = re.compile(r"\b\d{1,2}(?::\d{2})?\s?(?:am|pm)\b|\b\d{1,2}:\d{2}\b|monday|friday|weekend|business day|点|周一|周五", re.I)
 
 # What kind of fact a question asks for; each maps to a test on a unit's text.
@@ -79,7 +78,7 @@ def _holds(kind: str, text: str) -> bool:
     if kind == "count":
         return bool(_NUMBER.search(text))
     if kind == "phone":
-        return bool(_PHONE.search(text))
+        return bool(_PHONE_NUMBER.search(text))
     if kind == "email":
         return bool(_EMAIL.search(text) or _URL.search(text))
     if kind == "time":
@@ -125,12 +124,12 @@ def _render(units: Sequence[Unit], question_tokens: set[str], steps: bool = Fals
 
 
 class Composer:
-    """Chooses and renders the units that answer a question; shared by every adapter."""
+    """Chooses and renders the units that answer a question (the search query, follow-ups rewritten)."""
 
     def __init__(self, embed: Embed | None = None) -> None:
         self.embed = embed
 
-    def compose(self, question: str, hits: Sequence[ScoredPassage], query: str | None = None) -> Composition:
+    def compose(self, query: str, hits: Sequence[ScoredPassage]) -> Composition:
         """The best units of the best-suited passage among ``hits`` (best first)."""
         top = hits[0].score
         candidates = [h for h in hits if h.score >= top - PASSAGE_MARGIN] or list(hits[:1])
@@ -138,7 +137,6 @@ class Composer:
         if not units:
             passage = candidates[0].passage
             return Composition(candidates[0], (), " ".join(passage.text.split()))
-        query = query or question
         asks = asked_facts(query)
         q_tokens = set(content_tokens(query))
         scores = self._scores(query, q_tokens, asks, units, candidates)

@@ -99,11 +99,14 @@ def _normalise_number(raw: str) -> str:
 def _numbers(text: str, include_words: bool) -> set[str]:
     found = {_normalise_number(n) for n in _NUMBER.findall(CITATION.sub(" ", text))}
     if include_words:
-        for word in _WORD.findall(text.lower()):
-            for part in word.split("-"):
-                if part in NUMBER_WORDS:
-                    found.add(NUMBER_WORDS[part])
+        found.update(_number_words(text, ambiguous=True))
     return found
+
+
+def _number_words(text: str, ambiguous: bool = False) -> list[str]:
+    """Numbers written as words ("five", "twenty-one" → "20", "1"), as digits; "one" only if ``ambiguous``."""
+    return [NUMBER_WORDS[part] for word in _WORD.findall(text.lower()) for part in word.split("-")
+            if part in NUMBER_WORDS and (ambiguous or part not in _AMBIGUOUS_NUMBER_WORDS)]
 
 
 _LIST_MARKER = re.compile(r"^\s*\d{1,2}[.)、]\s*", re.M)
@@ -116,10 +119,7 @@ def _specifics(text: str) -> list[tuple[str, str]]:
     items += [("url", u.rstrip(".,)").lower()) for u in _URL.findall(text)]
     scrubbed = _URL.sub(" ", _EMAIL.sub(" ", text))
     items += [("number", n) for n in sorted(_numbers(scrubbed, include_words=False))]
-    for word in _WORD.findall(scrubbed.lower()):
-        for part in word.split("-"):
-            if part in NUMBER_WORDS and part not in _AMBIGUOUS_NUMBER_WORDS:
-                items.append(("number", NUMBER_WORDS[part]))
+    items += [("number", n) for n in _number_words(scrubbed)]
     for sentence in split_sentences(scrubbed):
         words = _WORD.findall(sentence)
         for word in words[1:]:  # the first word of a sentence is capitalised anyway
@@ -229,12 +229,7 @@ def claim_specifics(text: str) -> list[tuple[str, str]]:
 
 def _evidence_numbers(text: str) -> set[str]:
     """Numbers a passage states, in digits or words — not "one" ("one order" is no count)."""
-    found = _numbers(text, include_words=False)
-    for word in _WORD.findall(text.lower()):
-        for part in word.split("-"):
-            if part in NUMBER_WORDS and part not in _AMBIGUOUS_NUMBER_WORDS:
-                found.add(NUMBER_WORDS[part])
-    return found
+    return _numbers(text, include_words=False) | set(_number_words(text))
 
 
 _PHONE_NUMBER = re.compile(r"\+?\d[\d\s().-]{7,}\d")
@@ -271,7 +266,6 @@ def is_filler(sentence: str) -> bool:
 class Evidence:
     """The retrieved passages cut into units, with what matching needs, computed once."""
 
-    passages: Sequence[Passage]
     question: str
     units: list[Unit]
     tokens: list[set[str]]
@@ -288,7 +282,7 @@ class Evidence:
         units = all_units(passages)
         fulls = [u.full for u in units]
         evidence = cls(
-            passages=passages, question=question, units=units,
+            question=question, units=units,
             tokens=[set(content_tokens(f)) for f in fulls],
             lowered=[f.lower() for f in fulls],
             numbers=[_evidence_numbers(f) for f in fulls],
@@ -404,7 +398,7 @@ class GroundingChecker:
                 claim.reason = f"states {', '.join(sorted({v for _, v in specifics}))} of something else than its passage sentence does"
                 claim.unsupported = [sentence]
                 return claim
-        if negated(text) != negated(claim.unit.text):
+        if polarity != negated(claim.unit.text):
             claim.reason = "says the opposite of its passage sentence (yes/no, can/can't)"
             claim.unsupported = [sentence]
             return claim

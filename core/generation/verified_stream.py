@@ -87,7 +87,7 @@ class VerifiedDraft:
                 out += self._take(tail)
         while self._held and _opens(self._held[-1]):
             self._held.pop()  # a lead-in whose list never came
-        if self._held:
+        if self._held and self._ready():
             out += self._release()
         if not self.shown and self.reason is None:
             self.reason = self.checker.whole(" ".join(self._held), self.question) or "nothing was supported"
@@ -124,8 +124,7 @@ class VerifiedDraft:
         self._seen.add(key)
         if _META.search(sentence) or _HEADER_COPY.search(sentence):
             return self._stop("copies the prompt instead of answering")
-        claims = [self.checker.claim(part, self.evidence) for part in answer_sentences(sentence)] or \
-            [self.checker.claim(sentence, self.evidence)]
+        claims = [self.checker.claim(part, self.evidence) for part in answer_sentences(sentence)]
         failed = next((c for c in claims if not c.ok), None)
         if failed is not None:
             return self._stop(failed.reason or "unsupported sentence")
@@ -140,18 +139,19 @@ class VerifiedDraft:
         shown = shown[:1].upper() + shown[1:]
         self._held.append(_with_marker(shown, self.cited.index(number) + 1))
         self.accepted += 1
-        if self.shown:
-            ready = not _opens(self._held[-1])  # "…these steps:" waits for the steps
-        else:
-            ready = self.checker.whole(" ".join(self._held), self.question) is None
-        released = self._release() if ready else ""
+        released = self._release() if self._ready() else ""
         if self.accepted >= MAX_SENTENCES:
             self._stop("long enough")
         return released
 
+    def _ready(self) -> bool:
+        """Whether the held sentences may be shown: the first text must pass the whole-answer
+        checks; later, a lead-in ("…these steps:") waits for what it introduces."""
+        if self.shown:
+            return not _opens(self._held[-1])
+        return self.checker.whole(" ".join(self._held), self.question) is None
+
     def _release(self) -> str:
-        if not self.shown and self.checker.whole(" ".join(self._held), self.question) is not None:
-            return ""
         out = ""
         for sentence in self._held:
             joiner = "" if not self.shown and not out else ("" if is_cjk(sentence) else " ")

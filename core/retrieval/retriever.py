@@ -20,6 +20,7 @@ from core.language import detect_language
 from core.retrieval.embedder import Embedder, embedder_for, embedding_identity
 from core.retrieval.hybrid import RetrievalResult, SearchIndex, rerank
 from core.retrieval.index import ScoredPassage
+from core.retrieval.lexical import EN_STOPWORDS
 from core.retrieval.spelling import SpellingCorrector
 from core.retrieval.terms import foreign_names
 
@@ -113,14 +114,13 @@ class Retriever:
         """Words of the (corrected) query that name something the knowledge base never mentions."""
         if detect_language(query) != "en":
             return []
-        from core.generation.verification import STOPWORDS
-
-        return foreign_names(self.correct(query), self.speller().vocabulary, STOPWORDS)
+        return foreign_names(self.correct(query), self.speller().vocabulary, EN_STOPWORDS)
 
     def warm_up(self) -> None:
         """Load index and embedder now rather than on the first question."""
         _ = self.index
         self.embedder.embed_queries(["warm up"])
+        self.speller()
         _ = self.reranker
 
     def dense_supported(self, language: str) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 
 from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein
@@ -20,6 +21,7 @@ from rapidfuzz.distance import DamerauLevenshtein
 _WORD = re.compile(r"[A-Za-z][A-Za-z']+")
 _HYPHENATED = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)+")
 MIN_LENGTH = 4  # shorter words are too often abbreviations ("pls", "acct")
+CACHED_WORDS = 10_000
 
 
 class SpellingCorrector:
@@ -29,6 +31,8 @@ class SpellingCorrector:
         self.vocabulary = vocabulary
         self._choices = [w for w in vocabulary if len(w) >= MIN_LENGTH - 1]
         self._known = known
+        # A question is corrected for the search and again for the gate: remember recent words.
+        self.correct_word: Callable[[str], str] = lru_cache(maxsize=CACHED_WORDS)(self._closest)
 
     @classmethod
     def from_texts(cls, texts: Iterable[str], known: Callable[[str], bool] = lambda w: False) -> "SpellingCorrector":
@@ -39,7 +43,8 @@ class SpellingCorrector:
             counts.update(m.replace("-", "").lower() for m in _HYPHENATED.findall(text))
         return cls(counts, known)
 
-    def correct_word(self, word: str) -> str:
+    def _closest(self, word: str) -> str:
+        """The word, or the knowledge-base word it is a typo of."""
         lower = word.lower()
         if len(lower) < MIN_LENGTH or lower in self.vocabulary or self._known(lower) or "'" in lower:
             return word

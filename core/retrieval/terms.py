@@ -49,7 +49,7 @@ def foreign_names(question: str, vocabulary: Collection[str], stopwords: Collect
     for word in _WORD.findall(question.lower()):
         if len(word) < MIN_LENGTH or word in stopwords:
             continue
-        if _forms(word) & set(vocabulary) or any(v.startswith(word) for v in vocabulary):
+        if any(form in vocabulary for form in _forms(word)) or any(v.startswith(word) for v in vocabulary):
             continue
         if not is_common_word(word):
             found.append(word)

@@ -101,3 +101,11 @@ def answers_in_time(assistant, question: str, timeout: float = 60.0) -> bool:
 
     threading.Thread(target=work, daemon=True, name="liveness-check").start()
     return done.wait(timeout)
+
+
+#: Markdown-rich text for the preview renderers: every prefix must render as the start of the final message.
+MARKDOWN_RICH = (
+    "## Returns\n\nMost items **can** be returned [1]. See [the page](https://x.example/a_b) & "
+    "<https://y.example>.\n\n- one *item* here\n- two __items__ & <more> ~~old~~\n\n```py\nprint('a ** b')\n```\n"
+    "Done `code` here_and_there *a*b. 大多数商品可在**签收之日起 30 天内**退货。"
+)

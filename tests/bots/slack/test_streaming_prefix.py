@@ -19,6 +19,7 @@ from core.store import Store
 from tests.bots.slack.conftest import start_bot
 from tests.conftest import make_settings
 from tests.fakes.generator import (
+    MARKDOWN_RICH,
     DRAFT_INVENTED,
     DRAFT_LONG,
     DRAFT_UNSUPPORTED,
@@ -121,14 +122,7 @@ async def test_a_chinese_answer_streams_as_a_prefix(fake, settings, retriever, t
 
 
 # ---- the preview renderer on its own: every prefix of Markdown-rich text ---------------------
-RICH = (
-    "## Returns\n\nMost items **can** be returned [1]. See [the page](https://x.example/a_b) & "
-    "<https://y.example>.\n\n- one *item* here\n- two __items__ & <more> ~~old~~\n\n```py\nprint('a ** b')\n```\n"
-    "Done `code` here_and_there *a*b. 大多数商品可在**签收之日起 30 天内**退货。"
-)
-
-
-@pytest.mark.parametrize("text", [RICH, DRAFT_LONG, DRAFT_ZH])
+@pytest.mark.parametrize("text", [MARKDOWN_RICH, DRAFT_LONG, DRAFT_ZH])
 def test_every_preview_of_every_prefix_is_the_start_of_the_final_message(text):
     citation = Citation("p1", "Returns", "returns.md", "…", 1.0, "https://help.example/returns", 1)
     final = render_answer(Answer(text=text, citations=(citation,)), "en")[0]

@@ -19,6 +19,7 @@ from core.messages import Answer, Citation
 from tests.bots.telegram.conftest import FAST, running_bot
 from tests.conftest import make_settings
 from tests.fakes.generator import (
+    MARKDOWN_RICH,
     DRAFT_INVENTED,
     DRAFT_LONG,
     DRAFT_UNSUPPORTED,
@@ -109,14 +110,7 @@ async def test_a_chinese_answer_streams_as_a_prefix(fake, settings, retriever, s
 
 
 # ---- the preview renderer on its own: every prefix of Markdown-rich text ---------------------
-RICH = (
-    "## Returns\n\nMost items **can** be returned [1]. See [the page](https://x.example/a_b) & "
-    "<https://y.example>.\n\n- one *item* here\n- two __items__ & <more>\n\n```py\nprint('a ** b')\n```\n"
-    "Done `code` here_and_there *a*b. 大多数商品可在**签收之日起 30 天内**退货。"
-)
-
-
-@pytest.mark.parametrize("text", [RICH, DRAFT_LONG, DRAFT_ZH])
+@pytest.mark.parametrize("text", [MARKDOWN_RICH, DRAFT_LONG, DRAFT_ZH])
 def test_every_preview_of_every_prefix_is_the_start_of_the_final_message(text):
     citation = Citation("p1", "Returns", "returns.md", "…", 1.0, "https://help.example/returns", 1)
     final = visible_text(render_answer(Answer(text=text, citations=(citation,)), "en")[0].html)
@@ -124,7 +118,7 @@ def test_every_preview_of_every_prefix_is_the_start_of_the_final_message(text):
         preview = render_partial(text[:end])
         assert check_telegram_html(preview.html)[0] is None
         assert final.startswith(visible_text(preview.html)), (text[:end], visible_text(preview.html))
-    assert visible_text(render_partial(text).html).startswith("Returns" if text is RICH else text[:2])
+    assert visible_text(render_partial(text).html).startswith("Returns" if text is MARKDOWN_RICH else text[:2])
 
 
 def test_a_preview_longer_than_one_message_shows_only_what_the_first_message_keeps():
