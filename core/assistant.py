@@ -84,7 +84,8 @@ class Assistant:
         self._generator_lock = threading.Lock()
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._vectors_lock = threading.Lock()
-        self._contacts: dict[tuple[int, str], str | None] = {}  # (index, language) → contact details
+        # Contact details by language, for the index they were found in (a rebuild finds them again).
+        self._contacts: tuple[object, dict[str, str | None]] = (None, {})
         self.checker = GroundingChecker(self.embed, INSTRUCTIONS)
         self.composer = Composer(self.embed)
 
@@ -148,10 +149,13 @@ class Assistant:
         than "no one is available", and taken from the sources like any answer. Found once per
         index and language: the core and the adapter both ask for it on every hand-off.
         """
-        key = (id(self.retriever.index), language)
-        if key not in self._contacts:
-            self._contacts[key] = self._find_contact_details(language)
-        return self._contacts[key]
+        index = self.retriever.index
+        if self._contacts[0] is not index:
+            self._contacts = (index, {})
+        found = self._contacts[1]
+        if language not in found:
+            found[language] = self._find_contact_details(language)
+        return found[language]
 
     def _find_contact_details(self, language: str) -> str | None:
         query = CONTACT_QUERY[language if language in CONTACT_QUERY else "en"]

@@ -54,7 +54,7 @@ class Retriever:
         self._index: SearchIndex | None = None
         self._version: str | None = None
         self._reranker = None
-        self._speller: tuple[int, SpellingCorrector] | None = None
+        self._speller: tuple[SearchIndex, SpellingCorrector] | None = None
         self._dense_languages = dense_languages(settings)
 
     def _current_version(self) -> str:
@@ -101,9 +101,9 @@ class Retriever:
         """The typo corrector of the current index's vocabulary (rebuilt with the index)."""
         index = self.index
         with self._lock:
-            if self._speller is None or self._speller[0] != id(index):
+            if self._speller is None or self._speller[0] is not index:
                 texts = [f"{p.title} {' '.join(p.headings)} {p.text}" for p in index.passages]
-                self._speller = (id(index), SpellingCorrector.from_texts(texts, self.embedder.knows_word))
+                self._speller = (index, SpellingCorrector.from_texts(texts, self.embedder.knows_word))
             return self._speller[1]
 
     def correct(self, query: str) -> str:
