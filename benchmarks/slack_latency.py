@@ -114,7 +114,7 @@ async def _measure(n: int, max_new_tokens: int, workdir: Path) -> dict[str, Any]
     client = make_client(slack)
     store = Store(settings.db_path)
     bot = SlackBot(assistant, store, slack, client, await check_bot_token(client))
-    runner, port = await start_http(bot.build_app(), SIGNING_SECRET, "127.0.0.1", 0, spawn=bot.spawn)
+    runner, port = await start_http(bot.build_app(), SIGNING_SECRET, "127.0.0.1", 0, spawn=bot.spawn, accept=bot.accept)
     try:
         conn.send(f"http://127.0.0.1:{port}{EVENTS_PATH}")
         report = await asyncio.to_thread(conn.recv)

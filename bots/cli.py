@@ -12,8 +12,31 @@ import os
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from core.config import Settings, get_settings
 from core.errors import AskdeskError
+from core.redaction import configure_logging
+
+
+def settings_error(exc: ValidationError) -> str:
+    """One line naming the environment variable(s) at fault, e.g. ``ASKDESK_TOP_K: must be ≤ 20 (got '99')``."""
+    prefix = {"Settings": "ASKDESK_", "SlackSettings": "SLACK_", "TelegramSettings": "TELEGRAM_"}.get(exc.title, "")
+    problems = []
+    for error in exc.errors():
+        name = prefix + "_".join(str(part) for part in error["loc"]).upper()
+        problems.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
+    return "invalid setting " + "; ".join(problems) + ". Fix the environment variable or .env."
+
+
+def _version() -> str:
+    """The installed package's version (package metadata), or 'unknown' when run from a bare checkout."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("askdesk")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _quiet_libraries() -> None:
@@ -57,11 +80,69 @@ def _store(settings: Settings):
     return Store(settings.db_path)
 
 
+def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
+    """Delete everything stored about one person (a data-subject request)."""
+    counts = _store(settings).forget_user(args.platform, args.user)
+    print(f"Forgot {args.platform} user {args.user}: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
+    """Apply ASKDESK_RETENTION_DAYS now (a serving bot also does this every few hours)."""
+    from core.retention import purge_expired
+
+    if settings.retention_days is None:
+        print("ASKDESK_RETENTION_DAYS is not set: nothing is purged (data is kept until deleted).")
+        return 0
+    counts = purge_expired(_store(settings), settings)
+    print(f"Purged data older than {settings.retention_days:g} days: "
+          + ", ".join(f"{n} {what}" for what, n in counts.items()))
+    return 0
+
+
 def cmd_kb_add_qa(args: argparse.Namespace, settings: Settings) -> int:
     from core.learning import teach
 
     entry = teach(_store(settings), args.question, args.answer, author=args.author, source="cli")
     print(f"Saved as pending #{entry.id}. Approve it with `askdesk kb review --approve {entry.id}`.")
+    return 0
+
+
+def cmd_kb_list(args: argparse.Namespace, settings: Settings) -> int:
+    """The index's sources with passage counts, its build time, and every skipped file with its reason."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from core.retrieval.inventory import read_inventory
+
+    inventory = read_inventory(Path(args.index_dir or settings.index_dir))
+    if args.json:
+        print(json.dumps(inventory.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    console = Console()
+    table = Table(title=f"{inventory.passages} passages from {len(inventory.sources)} sources, "
+                        f"built {inventory.built_at or 'at an unknown time'} from {inventory.kb_dir or '?'}")
+    for column in ("source", "kind", "passages", "link"):
+        table.add_column(column, justify="right" if column == "passages" else "left")
+    for row in inventory.sources:
+        table.add_row(row.source, row.kind, str(row.passages), row.url or "")
+    console.print(table)
+    for crawl in inventory.crawls:
+        console.print(f"crawl of {crawl.start_url}: {crawl.pages} pages, last {crawl.crawled_at}, "
+                      f"{len(crawl.skipped)} URLs skipped")
+    skipped = [(s["path"], s["reason"]) for s in inventory.skipped]
+    skipped += [(s["url"], s["reason"]) for crawl in inventory.crawls for s in crawl.skipped]
+    if skipped:
+        t = Table(title=f"skipped ({len(skipped)})")
+        t.add_column("file or URL")
+        t.add_column("reason")
+        for where, reason in skipped:
+            t.add_row(where, reason)
+        console.print(t)
+    else:
+        console.print("No file was skipped.")
     return 0
 
 
@@ -145,6 +226,11 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_index_build(args: argparse.Namespace, settings: Settings) -> int:
     from core.retrieval.build import run_build
 
+    if getattr(args, "url", None):  # crawl the site into the KB folder first; the build below indexes it
+        from core.retrieval.crawl import crawl_for_build
+
+        crawl_for_build(args, Path(args.kb_dir or settings.kb_dir), Path(args.index_dir or settings.index_dir),
+                        progress=not args.quiet)
     return run_build(args, settings)
 
 
@@ -216,27 +302,32 @@ def _print_eval(report, details: bool) -> None:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    """What ``make run`` starts: a platform bot when its token is set, else the terminal chat."""
-    if os.environ.get("SLACK_BOT_TOKEN"):
-        return _serve("slack", build_parser().parse_args(["serve", "slack"]), settings)
-    if os.environ.get("TELEGRAM_BOT_TOKEN"):
-        return _serve("telegram", build_parser().parse_args(["serve", "telegram"]), settings)
+    """What ``make run`` starts: every platform bot whose token is set, else the terminal chat."""
+    from bots.runtime import configured_platforms
+
+    if configured_platforms():
+        return cmd_serve(build_parser().parse_args(["serve"]), settings)
     return cmd_chat(args, settings)
 
 
-def _serve(platform: str, args: argparse.Namespace, settings: Settings) -> int:
-    """Each platform folder provides ``serve.py`` with ``serve(args, settings) -> int``."""
-    import importlib
-
-    try:
-        module = importlib.import_module(f"bots.{platform}.serve")
-    except ModuleNotFoundError:
-        raise AskdeskError(f"The {platform} adapter is not available in this build of askdesk.") from None
-    return module.serve(args, settings)
-
-
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    return _serve(args.platform, args, settings)
+    """``askdesk serve [slack|telegram]``: the named platform, or every configured one in this process."""
+    import asyncio
+
+    from bots.runtime import configured_platforms, serve_together
+
+    if args.platform:
+        platforms: tuple[str, ...] = (args.platform,)
+    else:
+        platforms = configured_platforms()
+        if not platforms:
+            raise AskdeskError("No platform is configured: set SLACK_BOT_TOKEN and/or TELEGRAM_BOT_TOKEN "
+                               "(environment or .env), or name one: `askdesk serve slack|telegram`.")
+    if platforms == ("slack",):
+        from bots.slack.serve import serve
+
+        return serve(args, settings)
+    return asyncio.run(serve_together(platforms, args, settings))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -244,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="askdesk", description="Grounded, cited answers from your knowledge base.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("--version", action="version", version=f"askdesk {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("chat", help="interactive terminal chat (continues your last conversation)")
@@ -267,12 +359,24 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--approve", type=int, nargs="*", default=[], metavar="ID")
     k.add_argument("--reject", type=int, nargs="*", default=[], metavar="ID")
     k.set_defaults(func=cmd_kb_review)
+    k = ksub.add_parser("list", help="sources in the index, passage counts, last build, skipped files")
+    k.add_argument("--index", dest="index_dir", type=Path, help="index folder (default: ASKDESK_INDEX_DIR)")
+    k.add_argument("--json", action="store_true", help="print the inventory as JSON")
+    k.set_defaults(func=cmd_kb_list)
 
     p = sub.add_parser("stats", help="questions, refusals, escalations, feedback, knowledge gaps")
     p.add_argument("--since", help="only events since this date (YYYY-MM-DD)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-grouping", action="store_true", help="group unanswered questions by text, not meaning")
     p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("forget", help="delete one person's questions, feedback, profile and escalations")
+    p.add_argument("--platform", required=True, choices=("slack", "telegram", "terminal"))
+    p.add_argument("--user", required=True, help="the platform's user id (Slack U…, Telegram numeric id)")
+    p.set_defaults(func=cmd_forget)
+
+    p = sub.add_parser("purge", help="delete data older than ASKDESK_RETENTION_DAYS now")
+    p.set_defaults(func=cmd_purge)
 
     p = sub.add_parser("run", help="serve Slack/Telegram when tokens are set, else chat in the terminal")
     p.set_defaults(func=cmd_run)
@@ -281,6 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
     isub = p.add_subparsers(dest="index_command", required=True)
     b = isub.add_parser("build", help="build or update the index (incremental, atomic)")
     add_build_arguments(b)
+    b.add_argument("--url", help="crawl this help centre first (its host and path prefix) into KB_DIR/web/<host>")
+    b.add_argument("--max-pages", type=int, default=2000, help="crawl at most this many pages (default 2000)")
+    b.add_argument("--concurrency", type=int, default=4, help="parallel requests while crawling (default 4)")
+    b.add_argument("--rate", type=float, default=8.0, help="requests per second at most while crawling (default 8)")
     b.set_defaults(func=cmd_index_build)
 
     p = sub.add_parser("eval", help="measure retrieval on a labelled question set")
@@ -294,8 +402,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("serve", help="run a platform bot")
-    psub = p.add_subparsers(dest="platform", required=True)
+    p = sub.add_parser("serve", help="run every configured platform bot in one process, or the one named")
+    p.add_argument("--http", action="store_true", help="Slack: Events API over HTTP at /slack/events")
+    p.add_argument("--port", type=int, default=3000, help="Slack HTTP port (default 3000)")
+    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--webhook-url", help="Telegram: public HTTPS URL Telegram should post updates to")
+    p.add_argument("--telegram-port", type=int, default=8443, help="Telegram webhook port (default 8443)")
+    p.set_defaults(func=cmd_serve, platform=None)
+    psub = p.add_subparsers(dest="platform", required=False)
     s = psub.add_parser("slack", help="Slack: Socket Mode when SLACK_APP_TOKEN is set, else --http")
     s.add_argument("--http", action="store_true", help="Events API over HTTP at /slack/events")
     s.add_argument("--port", type=int, default=3000)
@@ -313,9 +427,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _quiet_libraries()
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        if args.debug:
+            raise
+        print(f"error: {settings_error(exc)}", file=sys.stderr)
+        return 2
     level = logging.DEBUG if args.debug else getattr(logging, settings.log_level.upper(), logging.WARNING)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(level, message_text=settings.log_message_text)
+    os.umask(0o077)  # the index, database and caches hold the knowledge base and people's questions
     if not args.debug:
         _quiet_libraries()
     try:
@@ -328,6 +449,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # SLACK_* / TELEGRAM_* settings read when a bot starts
+        if args.debug:
+            raise
+        print(f"error: {settings_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -33,6 +33,7 @@ from core.memory import search_in_context, standalone_query
 from core.messages import Answer, Citation, HistoryTurn, IncomingMessage
 from core.retrieval.index import ScoredPassage
 from core.retrieval.retriever import Retriever
+from core.scopes import Scope, ScopeMap, load_scopes
 from core.store import Store
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,18 @@ def _snippet(text: str, limit: int = 240) -> str:
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
 
 
+def cited_images(hits: list[ScoredPassage], citations: tuple[Citation, ...], limit: int = 3) -> tuple[str, ...]:
+    """The public pictures of the cited passages, in citation order (never of passages not cited)."""
+    by_id = {h.passage.passage_id: h.passage for h in hits}
+    images: list[str] = []
+    for citation in citations:
+        passage = by_id.get(citation.passage_id)
+        for url in passage.images if passage is not None else ():
+            if url not in images:
+                images.append(url)
+    return tuple(images[:limit])
+
+
 def _citation(hit: ScoredPassage, number: int) -> Citation:
     p = hit.passage
     return Citation(
@@ -66,7 +79,12 @@ def _citation(hit: ScoredPassage, number: int) -> Citation:
 
 
 class Assistant:
-    """Answers one :class:`IncomingMessage` at a time; safe to share across threads."""
+    """Answers one :class:`IncomingMessage` at a time; safe to share across threads.
+
+    Every message is first mapped to its knowledge-base scope (core.scopes); each scope has its
+    own retriever (index, BM25, speller, contact details) and nothing read for one scope is
+    used for another. The embedder and the generator are shared: they hold no knowledge.
+    """
 
     def __init__(
         self,
@@ -75,17 +93,25 @@ class Assistant:
         generator: Generator | None = None,
         store: Store | None = None,
         remember: bool = True,
+        scopes: ScopeMap | None = None,
     ):
         self.settings = settings
-        self.retriever = retriever or Retriever(settings)
+        self.scopes = scopes or load_scopes(settings)
+        if retriever is not None and not self.scopes.implicit:
+            raise ValueError("a ready retriever serves the single implicit scope only; with scopes, each has its own")
+        self.retrievers: dict[str, Retriever] = {
+            scope.name: retriever or Retriever(settings, scope.index_dir) for scope in self.scopes.config.scopes
+        }
+        # The default scope's retriever (or the first): benchmarks and single-KB callers use it.
+        self.retriever = self.retrievers[self.scopes.config.default or self.scopes.config.scopes[0].name]
         # Conversation memory, profiles and turns for stats; ``remember=False`` keeps nothing.
         self.store = store if store is not None or not remember else Store(settings.db_path)
         self._generator = generator
         self._generator_lock = threading.Lock()
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._vectors_lock = threading.Lock()
-        # Contact details by language, for the index they were found in (a rebuild finds them again).
-        self._contacts: tuple[object, dict[str, str | None]] = (None, {})
+        # Contact details per scope by language, for the index they were found in (a rebuild finds them again).
+        self._contacts: dict[str, tuple[object, dict[str, str | None]]] = {}
         self.checker = GroundingChecker(self.embed, INSTRUCTIONS)
         self.composer = Composer(self.embed)
 
@@ -97,9 +123,41 @@ class Assistant:
             return self._generator
 
     def warm_up(self) -> None:
-        """Load index, embedder and generator now (``serve`` start), not on the first question."""
-        self.retriever.warm_up()
+        """Load every scope's index, the embedder and the generator now (``serve`` start), not on the first question."""
+        for retriever in self.retrievers.values():
+            retriever.warm_up()
         self.generator.warm_up()
+
+    # ---- scopes --------------------------------------------------------------------------
+    def scope_for(self, message: IncomingMessage) -> Scope | None:
+        """The knowledge-base scope that may answer ``message``; None for an unknown audience."""
+        return self.scopes.config.resolve(message)
+
+    def _scope(self, which: "str | IncomingMessage | Scope | None") -> Scope | None:
+        """A scope by name, by message, or itself; None (no scope) only picks the implicit one."""
+        if isinstance(which, Scope):
+            return which
+        if isinstance(which, IncomingMessage):
+            return self.scope_for(which)
+        if which is None:
+            # Without a scopes file there is one knowledge base for all; with one, an unnamed caller
+            # gets nothing rather than a guess that could be another audience's knowledge base.
+            return self.scopes.config.scopes[0] if self.scopes.implicit else None
+        return self.scopes.config.get(which)
+
+    def ignores(self, message: IncomingMessage) -> bool:
+        """True when nothing at all may be shown to this audience (``unknown: ignore``): adapters
+        check it before any reaction, typing indicator or placeholder."""
+        return self.scope_for(message) is None and self.scopes.config.unknown == "ignore"
+
+    def unscoped(self, message: IncomingMessage) -> Answer:
+        """What an audience without a scope gets: a polite refusal, or (``unknown: ignore``) nothing."""
+        language = detect_language(message.text or "")
+        log.info("unscoped %s message (team %s, chat type %s): %s", message.platform, message.team_id,
+                 message.chat_type, self.scopes.config.unknown)
+        if self.scopes.config.unknown == "ignore":
+            return Answer(text="", mode="unscoped", silent=True, language=language)
+        return Answer(text=phrase("unscoped", language), refused=True, mode="unscoped", language=language)
 
     # ---- pipeline ----------------------------------------------------------------------
     def validate(self, message: IncomingMessage) -> str:
@@ -142,24 +200,31 @@ class Assistant:
         text = f"{phrase('refusal', language)} {phrase('offer_person', language)}"
         return Answer(text=text, confidence=confidence, refused=True, mode="refusal", language=language)
 
-    def contact_details(self, language: str = "en") -> str | None:
+    def contact_details(self, language: str = "en", scope: "str | IncomingMessage | Scope | None" = None) -> str | None:
         """The knowledge base's own ways to reach a person (phone, e-mail, hours), if it has them.
 
         Said when a hand-off is asked for where no support destination is configured: better
         than "no one is available", and taken from the sources like any answer. Found once per
         index and language: the core and the adapter both ask for it on every hand-off.
+        ``scope`` (a name, the customer's message, or a :class:`Scope`) says whose knowledge base;
+        with a scopes file and no scope given there are none, so no scope's details leak.
         """
-        index = self.retriever.index
-        if self._contacts[0] is not index:
-            self._contacts = (index, {})
-        found = self._contacts[1]
+        target = self._scope(scope)
+        if target is None:
+            return None
+        retriever = self.retrievers[target.name]
+        index = retriever.index
+        cached = self._contacts.get(target.name)
+        if cached is None or cached[0] is not index:
+            cached = self._contacts[target.name] = (index, {})
+        found = cached[1]
         if language not in found:
-            found[language] = self._find_contact_details(language)
+            found[language] = self._find_contact_details(language, retriever)
         return found[language]
 
-    def _find_contact_details(self, language: str) -> str | None:
+    def _find_contact_details(self, language: str, retriever: Retriever) -> str | None:
         query = CONTACT_QUERY[language if language in CONTACT_QUERY else "en"]
-        hits = [h for h in self.retriever.retrieve(query, self.settings.top_k + RELATED_CANDIDATES).hits
+        hits = [h for h in retriever.retrieve(query, self.settings.top_k + RELATED_CANDIDATES).hits
                 if h.score >= self.settings.threshold]
         best: tuple[float, ScoredPassage, list[str]] | None = None
         for hit in hits:
@@ -177,9 +242,13 @@ class Assistant:
         link = f"\n{hit.passage.url}" if hit.passage.url else ""
         return phrase("contact_intro", language) + "\n" + "\n".join(f"- {line}" for line in lines) + link
 
-    def handoff_unavailable(self, language: str = "en") -> str:
-        """What to tell a customer who asked for a person where nobody can take the hand-off."""
-        contact = self.contact_details(language)
+    def handoff_unavailable(self, language: str = "en", scope: "str | IncomingMessage | Scope | None" = None) -> str:
+        """What to tell a customer who asked for a person where nobody can take the hand-off.
+
+        Pass the customer's message (or ``Answer.scope``) as ``scope`` so the contact details come
+        from their own knowledge base; see :meth:`contact_details`.
+        """
+        contact = self.contact_details(language, scope)
         return f"{phrase('handoff_unavailable', language)}\n\n{contact}" if contact else phrase("handoff_unavailable", language)
 
     def _language(self, message: IncomingMessage, question: str) -> str:
@@ -210,6 +279,9 @@ class Assistant:
         (usually all of) the final ``Answer.text``, so an adapter never shows text it must take back.
         """
         started = time.perf_counter()
+        scope = self.scope_for(message)  # before anything reads an index, the store or the text
+        if scope is None:
+            return self.unscoped(message)
         question = self.validate(message)
         language = self._language(message, question)
         shown: list[str] = []
@@ -220,28 +292,30 @@ class Assistant:
                 if on_delta is not None:
                     on_delta(text)
 
-        answer = self._compose(message, question, language, emit)
+        answer = self._compose(message, question, language, emit, scope)
         if not answer.text.startswith("".join(shown)):  # a broken promise would show retracted text
             raise AssertionError("streamed text is not a prefix of the answer")
-        answer = replace(answer, latency_s=round(time.perf_counter() - started, 3))
+        answer = replace(answer, latency_s=round(time.perf_counter() - started, 3), scope=scope.name)
         return self._record(message, question, answer)
 
-    def _handoff(self, language: str) -> Answer:
+    def _handoff(self, language: str, scope: Scope) -> Answer:
         """The user wants a person: the adapter escalates; ``contact`` is for where none can come."""
         return Answer(text=phrase("handoff", language), handoff=True, mode="refusal", language=language,
-                      contact=self.contact_details(language))
+                      contact=self.contact_details(language, scope))
 
-    def _small_talk(self, question: str, language: str, history: list[HistoryTurn]) -> Answer | None:
+    def _small_talk(self, question: str, language: str, history: list[HistoryTurn], scope: Scope) -> Answer | None:
         kind = small_talk(question)
         if kind is None:
             return None
         if kind == "yes" and offered_person(history):
-            return self._handoff(language)
+            return self._handoff(language, scope)
         return Answer(text=phrase(f"smalltalk_{kind}", language), mode="smalltalk", language=language)
 
-    def _compose(self, message: IncomingMessage, question: str, language: str, emit: DeltaCallback) -> Answer:
+    def _compose(self, message: IncomingMessage, question: str, language: str, emit: DeltaCallback,
+                 scope: Scope) -> Answer:
+        retriever = self.retrievers[scope.name]  # the only index this message may read
         history = self.history(message)
-        chat = self._small_talk(question, language, history)
+        chat = self._small_talk(question, language, history, scope)
         if chat is not None:
             if chat.mode == "smalltalk":
                 emit(chat.text)  # a hand-off is rendered by the adapter, never streamed
@@ -250,16 +324,16 @@ class Assistant:
             log.info("refused: a request no help centre answers")
             return self.refusal(language)
         if asks_for_person(question):
-            return self._handoff(language)
+            return self._handoff(language, scope)
         # History only rewrites the search query; earlier answers never reach the prompt.
-        retrieval = search_in_context(self.retriever.retrieve, question, history, self.settings.top_k + RELATED_CANDIDATES)
+        retrieval = search_in_context(retriever.retrieve, question, history, self.settings.top_k + RELATED_CANDIDATES)
         hits, intent = retrieval.hits, retrieval.intent
         best = self.best_hit(hits)
         confidence = best.score if best is not None else 0.0
         if not self.passes_gate(hits):
             log.info("refused: best score %.3f below threshold %.3f", confidence, self.settings.threshold)
             return replace(self.refusal(language, confidence), intent=intent)
-        foreign = self.retriever.foreign_names(question)
+        foreign = retriever.foreign_names(question)
         if foreign and confidence < SURE_DESPITE_NAMES:
             log.info("refused: the question names %d thing(s) the knowledge base never mentions", len(foreign))
             return replace(self.refusal(language, confidence), intent=intent)
@@ -269,7 +343,8 @@ class Assistant:
         if not self.composes():
             answer = self._generate(question, top, language, emit)
             if isinstance(answer, Answer):
-                return replace(answer, confidence=confidence, related=self._related(hits, answer.citations), intent=intent)
+                return replace(answer, confidence=confidence, related=self._related(hits, answer.citations), intent=intent,
+                               images=cited_images(hits, answer.citations))
             rejected = answer
             log.info("generated draft rejected before anything was shown (%s); composing from the sources", rejected)
         composition = self.composer.compose(query, hits)
@@ -280,6 +355,7 @@ class Assistant:
         return Answer(
             text=text, citations=citations, confidence=confidence, mode="extractive", rejected_reason=rejected,
             language=language, related=self._related(hits, citations), intent=intent,
+            images=cited_images(hits, citations),
         )
 
     def best_hit(self, hits: list[ScoredPassage]) -> ScoredPassage | None:
@@ -293,7 +369,7 @@ class Assistant:
             return False
         if best.score >= self.settings.threshold:
             return True
-        return best.score >= self.settings.threshold - LEXICAL_GATE_MARGIN and best.lexical >= self.settings.lexical_gate
+        return best.score >= self.settings.threshold - LEXICAL_GATE_MARGIN and (best.lexical or 0.0) >= self.settings.lexical_gate
 
     def _generate(self, question: str, top: list[ScoredPassage], language: str, emit: DeltaCallback) -> Answer | str:
         """A generated answer streamed sentence by sentence as verified, or why none could be shown."""

@@ -25,6 +25,11 @@ class Settings(BaseSettings):
 
     kb_dir: Path = Field(Path("sample_kb"), description="Knowledge base folder (Markdown, text, CSV FAQ).")
     index_dir: Path = Field(Path(".askdesk/index"), description="Where the search index is kept.")
+    scopes_file: Path | None = Field(
+        None,
+        description="YAML file mapping audiences (Slack team/channel, Telegram chat) to knowledge bases, each with "
+        "its own index (docs/scopes.md); unset = one knowledge base (kb_dir/index_dir) for everyone.",
+    )
     db_path: Path = Field(Path(".askdesk/askdesk.db"), description="SQLite database (state, idempotency).")
     cache_dir: Path = Field(Path(".askdesk/cache"), description="Converted model cache.")
     embedding_model: str = Field(BUNDLED_EMBEDDER, description="sentence-transformers model id or path.")
@@ -104,6 +109,31 @@ class Settings(BaseSettings):
     openai_read_timeout: float = Field(60.0, gt=0, description="Most seconds to wait for the next streamed chunk.")
     openai_retries: int = Field(3, ge=1, le=10, description="Attempts before the first token (5xx, timeouts, refused).")
     log_level: str = Field("WARNING", description="Python logging level.")
+    ops_host: str = Field("127.0.0.1", description="Address of the /healthz, /readyz and /metrics server.")
+    ops_port: int | None = Field(
+        None, ge=0, le=65535, description="Port of the /healthz, /readyz and /metrics server (unset: only on Slack's HTTP port)."
+    )
+    http_max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest request body the Slack and Telegram HTTP endpoints read; larger ones get 413."
+    )
+    log_message_text: bool = Field(
+        False, description="At DEBUG level only: also log what users wrote (off: logs show lengths, never text)."
+    )
+    retention_days: float | None = Field(
+        None, gt=0, description="Delete questions, answers, feedback and closed escalations older than this (unset: keep)."
+    )
+    drain_seconds: float = Field(
+        20.0, ge=0, description="On stop: how long answers in progress may finish; the rest are answered after the restart."
+    )
+    max_concurrent_answers: int = Field(8, ge=1, le=256, description="Questions answered at once, across all users.")
+    max_waiting_questions: int = Field(
+        100, ge=0, description="Questions that may wait for a free slot; beyond this the bot says it is busy."
+    )
+    per_user_concurrent: int = Field(2, ge=1, description="Questions of one user answered at once (others wait their turn).")
+    per_user_waiting: int = Field(10, ge=0, description="Questions of one user that may wait; beyond this they are told to wait.")
+    per_user_per_minute: float = Field(
+        30.0, gt=0, description="Questions one user may ask per minute before being asked to slow down."
+    )
 
 
 @lru_cache(maxsize=1)

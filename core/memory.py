@@ -75,5 +75,10 @@ def search_in_context(
     score_alone = {h.passage.passage_id: h.score for h in alone}
     mean = {pid: (score_joined.get(pid, floor_joined) + score_alone.get(pid, floor_alone)) / 2 for pid in by_id}
     ranked = sorted(mean, key=lambda pid: -mean[pid])[:k]
-    joined.hits = [ScoredPassage(by_id[pid], mean[pid]) for pid in ranked]
+    # The word coverage the gate may fall back on: the better of the two searches.
+    lexical: dict[str, float] = {}
+    for h in joined.hits + alone:
+        if h.lexical is not None:
+            lexical[h.passage.passage_id] = max(lexical.get(h.passage.passage_id, 0.0), h.lexical)
+    joined.hits = [ScoredPassage(by_id[pid], mean[pid], lexical=lexical.get(pid)) for pid in ranked]
     return joined

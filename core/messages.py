@@ -40,6 +40,18 @@ class IncomingMessage:
     received_at: datetime = field(default_factory=_now)
     # Earlier turns that the adapter already knows (e.g. a Slack thread); the store adds its own.
     history: tuple[HistoryTurn, ...] = ()
+    # Who is asking, for choosing the knowledge-base scope (core.scopes); None where unknown.
+    team_id: str | None = None  # Slack: the workspace the bot is installed in
+    enterprise_id: str | None = None  # Slack Enterprise Grid org
+    channel_id: str | None = None  # Slack channel id (conversation_id is ``team:channel``)
+    user_team_id: str | None = None  # Slack Connect: the asker's own workspace, when not team_id
+    shared_channel: bool = False  # Slack: the channel is shared with other organisations
+    chat_type: str | None = None  # Telegram: private, group, supergroup or channel
+
+    @property
+    def is_external(self) -> bool:
+        """A Slack user from another organisation (Slack Connect): never given an internal scope."""
+        return bool(self.user_team_id and self.team_id and self.user_team_id != self.team_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +82,8 @@ class Answer:
     refused: bool = False
     # How the text was produced: "generated" (checked sentence by sentence), "extractive" (composed
     # from the passages' own sentences), "refusal", or "smalltalk" (greetings, thanks, yes/no).
-    mode: Literal["generated", "extractive", "refusal", "smalltalk"] = "generated"
+    # "unscoped": the audience maps to no knowledge base (core.scopes, ``unknown: refuse``).
+    mode: Literal["generated", "extractive", "refusal", "smalltalk", "unscoped"] = "generated"
     # Set when verification rejected the generated text; kept for logs and benchmarks.
     rejected_reason: str | None = None
     latency_s: float = 0.0
@@ -85,11 +98,18 @@ class Answer:
     contact: str | None = None
     # The question's intent when the knowledge base has labelled examples (core.retrieval.classifier).
     intent: str | None = None
+    # The knowledge-base scope that answered (core.scopes); None when the audience has none.
+    scope: str | None = None
+    # Pictures (absolute URLs) of the cited passages, for adapters that can show them; never others.
+    images: tuple[str, ...] = ()
+    # Nothing may be shown or posted (an unknown audience with ``unknown: ignore``): the adapter
+    # sends no reply, no placeholder, no reaction. ``text`` is empty.
+    silent: bool = False
 
     @property
     def offers_person(self) -> bool:
-        """Whether the adapter should show a "Talk to a person" choice."""
-        return self.refused or self.handoff
+        """Whether the adapter should show a "Talk to a person" choice (never to an unknown audience)."""
+        return (self.refused or self.handoff) and self.mode != "unscoped" and not self.silent
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form (used by ``askdesk ask --json``)."""

@@ -8,10 +8,13 @@ per-thread connection make it safe for the bot's worker threads and event loop.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +106,25 @@ MIGRATIONS: list[str] = [
         reviewed_at REAL
     );
     """,
+    """
+    CREATE TABLE inbox (
+        platform TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        user_id TEXT,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'answered')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        lease_owner TEXT,
+        lease_until REAL NOT NULL DEFAULT 0,
+        reply_ref TEXT,
+        received_at REAL NOT NULL,
+        answered_at REAL,
+        PRIMARY KEY (platform, event_id)
+    );
+    CREATE INDEX inbox_due ON inbox (platform, status, lease_until);
+    CREATE INDEX turns_by_user ON turns (user_id);
+    CREATE INDEX escalations_by_user ON escalations (platform, user_id);
+    """,
 ]
 
 
@@ -158,6 +180,32 @@ class LearnedQA:
     created_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    """An accepted question: what the adapter needs to answer it again after a restart."""
+
+    platform: str
+    event_id: str
+    user_id: str | None
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    reply_ref: str | None
+    received_at: float
+
+
+#: What :meth:`Store.inbox_accept` found: answer it now ("new", "taken_over") or only acknowledge.
+ACCEPT_NEW, ACCEPT_TAKEN_OVER, ACCEPT_IN_PROGRESS, ACCEPT_ANSWERED = "new", "taken_over", "in_progress", "answered"
+
+
+def _row_inbox(row: sqlite3.Row) -> InboxItem:
+    return InboxItem(
+        platform=row["platform"], event_id=row["event_id"], user_id=row["user_id"],
+        payload=json.loads(row["payload"]), status=row["status"], attempts=row["attempts"],
+        reply_ref=row["reply_ref"], received_at=row["received_at"],
+    )
+
+
 def _row_turn(row: sqlite3.Row) -> StoredTurn:
     data = dict(row)
     data["citations"] = json.loads(data["citations"])
@@ -170,13 +218,27 @@ def _row_escalation(row: sqlite3.Row) -> Escalation:
     return Escalation(**data)
 
 
+def _create_private(path: Path) -> None:
+    """The database holds people's questions: only the bot's own user may read it.
+
+    Created 0600 in a 0700 folder before SQLite opens it (its -wal and -shm files copy the
+    database's mode); an existing, wider database from an older version is narrowed.
+    """
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for existing in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if existing.exists() and existing.stat().st_mode & 0o077:
+            existing.chmod(0o600)
+
+
 class Store:
     """Access to askdesk's database; one instance per process, shared by threads."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(self.path))
         self._local = threading.local()
         self._migrate()
 
@@ -224,6 +286,115 @@ class Store:
         """Drop idempotency records older than ``cutoff`` (platforms stop retrying after hours)."""
         return self._connect().execute("DELETE FROM processed_events WHERE processed_at < ?", (cutoff,)).rowcount
 
+    # ---- inbox: accepted questions, answered at least once -----------------------------------
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken up front (IMMEDIATE) so two writers never deadlock."""
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def inbox_accept(
+        self, platform: str, event_id: str, payload: dict[str, Any], user_id: str | None, owner: str, lease_s: float
+    ) -> str:
+        """Persist a question before the platform is told it arrived, and lease it to ``owner``.
+
+        A redelivery of a question still held by a live lease is only acknowledged; one whose
+        lease ran out (its process died) is taken over, so a crash never loses it.
+        """
+        now = time.time()
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT status, lease_until FROM inbox WHERE platform = ? AND event_id = ?", (platform, event_id)
+            ).fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO inbox (platform, event_id, user_id, payload, attempts, lease_owner, lease_until, "
+                    "received_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
+                    (platform, event_id, user_id, json.dumps(payload, ensure_ascii=False), owner, now + lease_s, now),
+                )
+                outcome = ACCEPT_NEW
+            elif row["status"] == "answered":
+                outcome = ACCEPT_ANSWERED
+            elif row["lease_until"] > now:
+                outcome = ACCEPT_IN_PROGRESS
+            else:
+                conn.execute(
+                    "UPDATE inbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 "
+                    "WHERE platform = ? AND event_id = ?",
+                    (owner, now + lease_s, platform, event_id),
+                )
+                outcome = ACCEPT_TAKEN_OVER
+        return outcome
+
+    def inbox_lease_due(self, platform: str, owner: str, lease_s: float, limit: int = 50) -> list[InboxItem]:
+        """Lease unanswered questions whose lease ran out (their process stopped) to ``owner``."""
+        now = time.time()
+        with self._transaction() as conn:
+            rows = conn.execute(
+                "SELECT * FROM inbox WHERE platform = ? AND status = 'pending' AND lease_until <= ? "
+                "ORDER BY received_at LIMIT ?",
+                (platform, now, limit),
+            ).fetchall()
+            conn.executemany(
+                "UPDATE inbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 "
+                "WHERE platform = ? AND event_id = ?",
+                [(owner, now + lease_s, platform, r["event_id"]) for r in rows],
+            )
+        return [replace(_row_inbox(r), attempts=r["attempts"] + 1) for r in rows]
+
+    def inbox_renew(self, platform: str, event_ids: list[str], owner: str, lease_s: float) -> int:
+        """Extend the leases of questions ``owner`` is still answering."""
+        until = time.time() + lease_s
+        return self._connect().executemany(
+            "UPDATE inbox SET lease_until = ? WHERE platform = ? AND event_id = ? AND lease_owner = ? "
+            "AND status = 'pending'",
+            [(until, platform, event_id, owner) for event_id in event_ids],
+        ).rowcount
+
+    def inbox_set_reply(self, platform: str, event_id: str, reply_ref: str) -> None:
+        """Remember the first posted reply, so answering again edits it instead of posting a second."""
+        self._connect().execute(
+            "UPDATE inbox SET reply_ref = ? WHERE platform = ? AND event_id = ?", (reply_ref, platform, event_id)
+        )
+
+    def inbox_done(self, platform: str, event_id: str) -> None:
+        """The reply is posted: never answer it again. The question text is dropped (the turn keeps it)."""
+        self._connect().execute(
+            "UPDATE inbox SET status = 'answered', answered_at = ?, payload = '{}', lease_owner = NULL "
+            "WHERE platform = ? AND event_id = ?",
+            (time.time(), platform, event_id),
+        )
+
+    def inbox_release(self, platform: str, owner: str) -> int:
+        """Hand ``owner``'s unanswered questions to the next process at once (graceful shutdown)."""
+        return self._connect().execute(
+            "UPDATE inbox SET lease_until = 0, lease_owner = NULL WHERE platform = ? AND lease_owner = ? "
+            "AND status = 'pending'",
+            (platform, owner),
+        ).rowcount
+
+    def inbox_item(self, platform: str, event_id: str) -> InboxItem | None:
+        row = self._connect().execute(
+            "SELECT * FROM inbox WHERE platform = ? AND event_id = ?", (platform, event_id)
+        ).fetchone()
+        return _row_inbox(row) if row else None
+
+    def inbox_pending(self, platform: str | None = None) -> int:
+        """How many accepted questions have no posted answer yet."""
+        if platform is None:
+            row = self._connect().execute("SELECT COUNT(*) FROM inbox WHERE status = 'pending'").fetchone()
+        else:
+            row = self._connect().execute(
+                "SELECT COUNT(*) FROM inbox WHERE platform = ? AND status = 'pending'", (platform,)
+            ).fetchone()
+        return int(row[0])
+
     # ---- conversations and turns ----------------------------------------------------------
     def conversation(self, platform: str, conversation_id: str, thread_id: str | None = None) -> int:
         """The row id of a conversation (a Slack thread, a Telegram chat, a terminal session)."""
@@ -238,14 +409,15 @@ class Store:
         ).fetchone()
         return int(row["id"])
 
-    def reset_conversation(self, platform: str, conversation_id: str, thread_id: str | None = None) -> None:
-        """Earlier turns stop being context (``/reset``); they stay stored for stats."""
+    def reset_conversation(self, platform: str, conversation_id: str, thread_id: str | None = None) -> int:
+        """``/reset``: the conversation's turns and their feedback are deleted, not only hidden."""
         conv = self.conversation(platform, conversation_id, thread_id)
-        # Strictly after every turn so far, even ones recorded within the same clock tick.
-        self._connect().execute(
-            "UPDATE conversations SET reset_at = MAX(?, COALESCE((SELECT MAX(created_at) FROM turns WHERE conversation = ?), 0) + 1e-6) WHERE id = ?",
-            (time.time(), conv, conv),
-        )
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM feedback WHERE turn_id IN (SELECT id FROM turns WHERE conversation = ?)", (conv,))
+            deleted = conn.execute("DELETE FROM turns WHERE conversation = ?", (conv,)).rowcount
+            # Turns recorded later by an answer already in flight stay out of the context too.
+            conn.execute("UPDATE conversations SET reset_at = ? WHERE id = ?", (time.time(), conv))
+        return deleted
 
     def recent_turns(self, conversation: int, limit: int) -> list[StoredTurn]:
         rows = self._connect().execute(
@@ -423,6 +595,63 @@ class Store:
             (status, time.time(), qa_id),
         )
         return cur.rowcount == 1
+
+    # ---- privacy: forgetting a person, retention --------------------------------------------
+    def forget_user(self, platform: str, user_id: str) -> dict[str, int]:
+        """Delete one person's questions, answers, feedback, profile, escalations and queued questions.
+
+        Pending or rejected Q&A drafted from their escalations goes too; approved entries were
+        reviewed into the knowledge base and hold an agent's answer, so they stay.
+        """
+        with self._transaction() as conn:
+            mine = "SELECT t.id FROM turns t JOIN conversations c ON c.id = t.conversation WHERE c.platform = ? AND t.user_id = ?"
+            on_platform = "SELECT t.id FROM turns t JOIN conversations c ON c.id = t.conversation WHERE c.platform = ?"
+            counts = {
+                "feedback": conn.execute(
+                    f"DELETE FROM feedback WHERE turn_id IN ({mine}) OR (user_id = ? AND turn_id IN ({on_platform}))",
+                    (platform, user_id, user_id, platform),
+                ).rowcount,
+                "turns": conn.execute(f"DELETE FROM turns WHERE id IN ({mine})", (platform, user_id)).rowcount,
+            }
+            escalations = [(r["id"], r["question"]) for r in conn.execute(
+                "SELECT id, question FROM escalations WHERE platform = ? AND user_id = ?", (platform, user_id))]
+            conn.executemany("DELETE FROM escalation_replies WHERE escalation = ?", [(e,) for e, _ in escalations])
+            conn.executemany(
+                "DELETE FROM learned_qa WHERE source = 'escalation' AND status != 'approved' AND question = ?",
+                [(q.strip(),) for _, q in escalations],
+            )
+            counts["escalations"] = conn.execute(
+                "DELETE FROM escalations WHERE platform = ? AND user_id = ?", (platform, user_id)).rowcount
+            counts["profile"] = conn.execute(
+                "DELETE FROM profiles WHERE platform = ? AND user_id = ?", (platform, user_id)).rowcount
+            counts["inbox"] = conn.execute(
+                "DELETE FROM inbox WHERE platform = ? AND user_id = ?", (platform, user_id)).rowcount
+        return counts
+
+    def purge_before(self, cutoff: float) -> dict[str, int]:
+        """Delete what is older than ``cutoff`` (``ASKDESK_RETENTION_DAYS``); open escalations stay
+        until they are closed, because someone is still working on them."""
+        with self._transaction() as conn:
+            closed_old = "SELECT id FROM escalations WHERE status = 'closed' AND created_at < ?"
+            counts = {
+                "feedback": conn.execute(
+                    "DELETE FROM feedback WHERE created_at < ? OR turn_id IN (SELECT id FROM turns WHERE created_at < ?)",
+                    (cutoff, cutoff)).rowcount,
+                "turns": conn.execute("DELETE FROM turns WHERE created_at < ?", (cutoff,)).rowcount,
+                "escalation_replies": conn.execute(
+                    f"DELETE FROM escalation_replies WHERE escalation IN ({closed_old})", (cutoff,)).rowcount,
+                "escalations": conn.execute(
+                    "DELETE FROM escalations WHERE status = 'closed' AND created_at < ?", (cutoff,)).rowcount,
+                "profiles": conn.execute("DELETE FROM profiles WHERE last_seen < ?", (cutoff,)).rowcount,
+                "inbox": conn.execute(
+                    "DELETE FROM inbox WHERE status = 'answered' AND received_at < ?", (cutoff,)).rowcount,
+                "events": conn.execute("DELETE FROM processed_events WHERE processed_at < ?", (cutoff,)).rowcount,
+            }
+        return counts
+
+    def integrity_ok(self) -> bool:
+        """SQLite's own consistency check (the crash tests run it after every kill)."""
+        return self._connect().execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

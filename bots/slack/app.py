@@ -11,9 +11,14 @@ answer keeps (no placeholder, no trailing marker): a user never sees text that i
 Every answer ends with 👍/👎 buttons and related articles; a request for a person (or a
 refusal's "Talk to a person") goes to the support channel — see :mod:`bots.slack.interactive`.
 
-Idempotency is a global middleware: each ``event_id`` (or a slash command's or button click's ``trigger_id``)
-is claimed in the SQLite store before any listener runs, so Slack's redeliveries
-(``X-Slack-Retry-Num``, Socket Mode retries) and restarts never produce a second answer.
+Questions (mentions, DMs) go through the inbox (:mod:`core.inbox`): stored before Slack gets its
+200 or its Socket Mode ack, marked answered only after the reply is posted, and answered after a
+restart when the process that accepted them stopped — at least once, and with the reply's first
+message remembered so a second try edits it instead of posting again. Other deliveries (slash
+commands, button clicks) are claimed by id in the store before any listener runs. Either way
+Slack's redeliveries (``X-Slack-Retry-Num``, Socket Mode retries) never produce a second answer.
+Answers take turns through a fair queue (:mod:`core.fairness`), so one busy user cannot hold
+everyone else's questions.
 """
 
 from __future__ import annotations
@@ -58,10 +63,13 @@ from bots.slack.render import escape, render_answer, render_partial
 from bots.streaming import relay_stream
 from core.assistant import Assistant
 from core.errors import InvalidMessageError
-from core.handoff import HandoffDesk
+from core.fairness import Busy, FairQueue, Limits
+from core.inbox import Acceptance, Inbox
+from core.support import HandoffDesk
+from core.support.agents import AgentAllowlist, parse_ids
 from core.language import detect_language, phrase
 from core.messages import Answer, HistoryTurn, IncomingMessage
-from core.store import Store
+from core.store import InboxItem, Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -75,11 +83,21 @@ REPLIES_MAX_PAGES = 5
 class _Preview:
     """The message an answer streams into: posted with the first certain words, then edited."""
 
-    __slots__ = ("text", "ts")
+    __slots__ = ("on_posted", "text", "ts")
 
     def __init__(self) -> None:
         self.ts: str | None = None
         self.text = ""
+        self.on_posted: Callable[[str], Awaitable[None]] | None = None  # remembers the message in the inbox
+
+
+#: Where the HTTP layer leaves its :class:`~core.inbox.Acceptance` for the deduplication middleware.
+ACCEPTED = "askdesk_acceptance"
+
+
+def _user_key(message: IncomingMessage) -> str:
+    """One fair-queue lane per person (Slack user ids are unique per workspace)."""
+    return f"{message.conversation_id.split(':', 1)[0]}:{message.user_id or 'anonymous'}"
 
 
 def dedupe_key(body: Mapping[str, Any]) -> str | None:
@@ -110,13 +128,20 @@ class SlackBot(Interactions):
         self.client = client
         self.identity = identity
         self._tasks: set[asyncio.Task[None]] = set()
-        self._slots: asyncio.Semaphore | None = None
+        self.inbox = Inbox(store, PLATFORM)
+        self.fair = FairQueue(Limits.from_settings(assistant.settings))
         self.desk = HandoffDesk(store)
+        agent_ids, any_member = parse_ids(slack.support_agent_ids)
+        self.agents = AgentAllowlist(agent_ids, any_member=any_member)
+        if slack.support_channel_id:
+            self.agents.warn_if_unset("slack", "SLACK_SUPPORT_AGENT_IDS")
         self._names: dict[str, str | None] = {}  # users.info, once per user and process
         self._escalation_lock: asyncio.Lock | None = None
         # SQLite writes get their own thread: the default executor is busy with model work,
         # and an ack must never wait behind a generation.
         self._store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="askdesk-store")
+        # The inbox write sits in front of every ack: its own thread, so no other write delays it.
+        self._inbox_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="askdesk-inbox")
 
     # ---- lifecycle -------------------------------------------------------------------------
     def build_app(self) -> AsyncApp:
@@ -148,8 +173,9 @@ class SlackBot(Interactions):
 
     def close(self) -> None:
         """Release the store thread and its SQLite connection (the caller closes the Store itself)."""
-        self._store_thread.submit(self.store.close).result()
-        self._store_thread.shutdown(wait=True)
+        for thread in (self._store_thread, self._inbox_thread):
+            thread.submit(self.store.close).result()
+            thread.shutdown(wait=True)
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a store call on the store thread (never on the event loop)."""
@@ -161,19 +187,63 @@ class SlackBot(Interactions):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    @property
-    def slots(self) -> asyncio.Semaphore:
-        # Created lazily so it belongs to the running loop.
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.slack.max_concurrent_answers)
-        return self._slots
+    async def stop_answering(self, drain_s: float) -> bool:
+        """Graceful stop: let answers finish for ``drain_s``, then hand the rest back to the inbox
+        (the next start answers them at once). True when everything finished."""
+        finished = await self.drain(timeout=drain_s)
+        if not finished:
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.wait(set(self._tasks), timeout=5) if self._tasks else None
+        await self._db(self.inbox.release)
+        return finished
+
+    # ---- the inbox: questions stored before they are acknowledged ---------------------------
+    def is_question(self, body: Mapping[str, Any]) -> bool:
+        """A mention or DM that gets an answer (the deliveries the inbox keeps)."""
+        event = body.get("event") or {}
+        if body.get("type") != "event_callback" or not body.get("event_id"):
+            return False
+        if event.get("type") == "app_mention":
+            asked = True
+        else:
+            asked = event.get("type") == "message" and event.get("channel_type") == "im"
+        return asked and skip_reason(event, self.identity, self.slack.ignore_bots) is None
+
+    async def accept(self, body: dict[str, Any]) -> Acceptance | None:
+        """Store a question before Slack is told it arrived; None for deliveries that are not questions."""
+        if not self.is_question(body):
+            return None
+        user = (body.get("event") or {}).get("user")
+        return await asyncio.get_running_loop().run_in_executor(
+            self._inbox_thread, partial(self.inbox.accept, str(body["event_id"]), body, user))
+
+    async def resume(self, item: InboxItem) -> None:
+        """Answer a question a stopped process had accepted (the inbox's resume path)."""
+        event = item.payload.get("event") or {}
+        direct = event.get("type") == "message"
+        if self.inbox.exhausted(item):
+            log.error("slack: %s failed %d times; apologising instead", item.event_id, item.attempts - 1)
+            language = detect_language(question_text(event.get("text"), self.identity))
+            await self._post_quietly(str(event.get("channel")), reply_thread(event, direct=direct),
+                                     escape(phrase("error", language)))
+            await self._db(self.inbox.done, item.event_id)
+            return
+        log.info("slack: resuming %s (try %d)", item.event_id, item.attempts)
+        await self._answer_once(event, item.event_id, direct=direct, body=item.payload)
 
     # ---- middleware and listeners ----------------------------------------------------------
     async def _deduplicate(self, request: AsyncBoltRequest, body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> BoltResponse | None:  # noqa: A002
         key = dedupe_key(body)
         if key is None or self._chatter(body):
             return await next()
-        first = await self._db(self.store.claim_event, PLATFORM, key)
+        if self.is_question(body):
+            # Over HTTP the question was stored before the 200 (serve.make_web_app); in Socket Mode
+            # this runs before Bolt acknowledges the envelope.
+            acceptance = request.context.get(ACCEPTED) or await self.accept(body)
+            first = acceptance is not None and acceptance.answer_now
+        else:
+            first = await self._db(self.store.claim_event, PLATFORM, key)
         if first:
             return await next()
         retry = (request.headers.get("x-slack-retry-num") or [None])[0]
@@ -223,7 +293,7 @@ class SlackBot(Interactions):
         if reason:
             log.debug("slack: %s ignored (%s)", body.get("event_id"), reason)
             return
-        self.spawn(self._answer_event(event, str(body.get("event_id")), direct=direct))
+        self.spawn(self._answer_once(event, str(body.get("event_id")), direct=direct, body=body))
 
     async def _on_ask(self, ack: Callable[..., Awaitable[None]], command: dict[str, Any], respond: Callable[..., Awaitable[Any]]) -> None:
         message = command_message(command)
@@ -239,7 +309,21 @@ class SlackBot(Interactions):
         self.spawn(self._answer_command(message, respond, language))
 
     # ---- answering -------------------------------------------------------------------------
-    async def _answer_event(self, event: dict[str, Any], event_id: str, *, direct: bool) -> None:
+    async def _answer_once(self, event: dict[str, Any], event_id: str, *, direct: bool,
+                           body: Mapping[str, Any] | None = None) -> None:
+        """Answer an inbox question and mark it answered; a stop or crash midway leaves it for the next try."""
+        try:
+            await self._answer_event(event, event_id, direct=direct, body=body)
+        except asyncio.CancelledError:
+            raise  # shutdown: the inbox hands it to the next start
+        except Exception:  # noqa: BLE001 - not even the apology got out: try again later
+            log.exception("slack: %s not answered; it stays in the inbox", event_id)
+            self.inbox.abandon(event_id)
+            return
+        await self._db(self.inbox.done, event_id)
+
+    async def _answer_event(self, event: dict[str, Any], event_id: str, *, direct: bool,
+                            body: Mapping[str, Any] | None = None) -> None:
         """Answer one mention or DM in its thread; any failure ends in a short apology, never a crash."""
         started = time.perf_counter()
         channel, ts = str(event["channel"]), str(event["ts"])
@@ -250,20 +334,32 @@ class SlackBot(Interactions):
             # A bare @mention: say how to ask instead of calling the model.
             await self._post_quietly(channel, thread_ts, escape(phrase("empty", language)))
             return
-        await self._react("reactions_add", channel, ts)
         placeholder: str | None = None
+        reacted = False
         try:
             history = await self._thread_history(event)
             name = await self._user_name(event.get("user"))
-            message = incoming_message(event, text, direct=direct, history=history, user_name=name)
+            message = incoming_message(event, text, direct=direct, history=history, user_name=name, body=body)
+            if self.assistant.ignores(message):  # an audience the scopes file says to ignore: no trace
+                log.info("slack: %s from an ignored audience; nothing posted", event_id)
+                return
+            await self._react("reactions_add", channel, ts)
+            reacted = True
             escalation = await self._db(self.desk.forwarding, message)
             if escalation is not None:  # a person has this conversation: they get it, not the bot
                 await self.forward_to_support(escalation, message, channel, thread_ts)
                 return
             preview = _Preview()
+            # A second try after a crash continues in the message the first try posted.
+            preview.ts = await self._db(self.inbox.reply_ref, event_id)
+            preview.on_posted = partial(self._db, self.inbox.replied, event_id)
             try:
-                async with self.slots:
+                async with self.fair.turn(_user_key(message)):
                     answer = await self._stream_into(message, channel, thread_ts, preview)
+            except Busy as busy:
+                log.info("slack: %s not queued (%s)", event_id, busy)
+                await self._reply_or_edit(channel, thread_ts, preview.ts, escape(phrase(busy.reason, language)))
+                return
             finally:
                 placeholder = preview.ts
             ref = ConversationRef(message.conversation_id, message.thread_id, answer.turn_id, answer.language)
@@ -283,6 +379,7 @@ class SlackBot(Interactions):
                 posted = await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=pieces[0],
                                                             blocks=first_blocks, unfurl_links=False)
                 placeholder = str(posted["ts"])
+                await self._db(self.inbox.replied, event_id, placeholder)
             else:
                 await self.client.chat_update(channel=channel, ts=placeholder, text=pieces[0], blocks=first_blocks)
             for number, piece in enumerate(pieces[1:], start=1):
@@ -299,7 +396,8 @@ class SlackBot(Interactions):
             log.exception("slack: answering %s failed", event_id)
             await self._reply_or_edit(channel, thread_ts, placeholder, escape(phrase("error", language)))
         finally:
-            await self._react("reactions_remove", channel, ts)
+            if reacted:
+                await self._react("reactions_remove", channel, ts)
 
     async def _stream_into(self, message: IncomingMessage, channel: str, thread_ts: str | None,
                            preview: _Preview) -> Answer:
@@ -319,6 +417,8 @@ class SlackBot(Interactions):
                     posted = await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=rendered,
                                                                 unfurl_links=False)
                     preview.ts = str(posted["ts"])
+                    if preview.on_posted is not None:
+                        await preview.on_posted(preview.ts)
                 else:
                     await self.client.chat_update(channel=channel, ts=preview.ts, text=rendered)
                 preview.text = rendered
@@ -331,7 +431,7 @@ class SlackBot(Interactions):
         """Answer ``/ask`` through its response_url: works in any channel, even where the bot is no member."""
         visibility = self.slack.ask_visibility
         try:
-            async with self.slots:
+            async with self.fair.turn(_user_key(message)):
                 answer = await self._collect(message)
             ref = ConversationRef(message.conversation_id, message.thread_id, answer.turn_id, answer.language)
             if answer.handoff:
@@ -347,6 +447,8 @@ class SlackBot(Interactions):
             for number, piece in enumerate(pieces):
                 await respond(text=piece, blocks=answer_blocks(piece, footer if number == len(pieces) - 1 else ()),
                               response_type=visibility, replace_original=(number == 0 and visibility == "ephemeral"))
+        except Busy as busy:
+            await self._respond_quietly(respond, escape(phrase(busy.reason, language)))
         except InvalidMessageError as exc:
             await self._respond_quietly(respond, escape(str(exc)))
         except Exception:  # noqa: BLE001
@@ -362,7 +464,7 @@ class SlackBot(Interactions):
             ok = False
         if ok:
             return phrase("handoff", ref.language)
-        return await asyncio.to_thread(self.assistant.handoff_unavailable, ref.language)
+        return await asyncio.to_thread(self.assistant.handoff_unavailable, ref.language, message)
 
     async def _collect(self, message: IncomingMessage) -> Answer:
         async for event in self.assistant.stream(message):
@@ -434,4 +536,4 @@ class SlackBot(Interactions):
             log.warning("slack: could not use the response_url", exc_info=True)
 
 
-__all__ = ["REACTION", "SlackBot", "dedupe_key"]
+__all__ = ["ACCEPTED", "REACTION", "SlackBot", "dedupe_key"]

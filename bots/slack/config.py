@@ -31,7 +31,6 @@ class SlackSettings(BaseSettings):
         "ephemeral", description="/ask answers: only to the asking user (ephemeral) or to the whole channel (in_channel)."
     )
     stream_interval: float = Field(1.0, ge=0.0, description="Seconds between chat.update edits while an answer streams.")
-    max_concurrent_answers: int = Field(4, ge=1, description="Questions answered at the same time; others wait their turn.")
     message_limit: int = Field(3000, ge=200, le=40000, description="Characters per Slack message; longer answers are split.")
     thread_history: int = Field(20, ge=0, le=200, description="Earlier thread messages read for context (conversations.replies).")
     rate_limit_retries: int = Field(3, ge=0, description="How often a `ratelimited` Web API call is retried after Retry-After.")
@@ -39,6 +38,10 @@ class SlackSettings(BaseSettings):
         None, description="Channel id (C…/G…) where hand-offs to a person are posted; without it the bot says no one is available."
     )
     admin_user_ids: str = Field("", description="Comma-separated Slack user ids allowed to `/askdesk teach` and close any escalation.")
+    support_agent_ids: str = Field(
+        "", description="Slack user ids whose replies in escalation threads reach customers ('*': any member of the "
+        "support channel; unset: nobody's, admins excepted)."
+    )
 
     @property
     def admins(self) -> frozenset[str]:

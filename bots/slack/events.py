@@ -108,6 +108,31 @@ def _ts_key(ts: str) -> tuple[int, int]:
     return int(seconds or 0), int(fraction or 0)
 
 
+def audience(event: Mapping[str, Any], body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Who asks, for the knowledge-base scope (core.scopes): workspace, org, channel, asker's own team.
+
+    The workspace is the installation's (``authorizations[0].team_id``): in a shared channel the
+    envelope's ``team_id`` may be the channel owner's. Slack Connect marks another organisation's
+    user with ``user_team`` (or ``source_team``) and a shared channel with ``is_ext_shared_channel``.
+    """
+    body = body or {}
+    authorizations = body.get("authorizations") or [{}]
+    first = authorizations[0] if isinstance(authorizations, list) and isinstance(authorizations[0], Mapping) else {}
+    team = first.get("team_id") or body.get("team_id") or event.get("team")
+    user_team = event.get("user_team") or event.get("source_team") or event.get("team")
+    return {
+        "team_id": _str_or_none(team),
+        "enterprise_id": _str_or_none(first.get("enterprise_id") or body.get("enterprise_id")),
+        "channel_id": _str_or_none(event.get("channel")),
+        "user_team_id": _str_or_none(user_team),
+        "shared_channel": bool(body.get("is_ext_shared_channel") or event.get("is_ext_shared_channel")),
+    }
+
+
+def _str_or_none(value: Any) -> str | None:
+    return str(value) if value else None
+
+
 def incoming_message(
     event: Mapping[str, Any],
     text: str,
@@ -115,8 +140,13 @@ def incoming_message(
     direct: bool,
     history: tuple[HistoryTurn, ...] = (),
     user_name: str | None = None,
+    body: Mapping[str, Any] | None = None,
 ) -> IncomingMessage:
-    """The common message for a Slack ``app_mention`` or DM ``message`` event."""
+    """The common message for a Slack ``app_mention`` or DM ``message`` event.
+
+    Pass the event's envelope as ``body`` so the scope sees the installation's workspace and
+    whether the channel is shared (without it, the event's own ``team`` stands in).
+    """
     return IncomingMessage(
         text=text,
         platform=PLATFORM,
@@ -128,6 +158,7 @@ def incoming_message(
         is_direct=direct,
         mentioned_bot=not direct,
         history=history,
+        **audience(event, body),
     )
 
 
@@ -148,4 +179,9 @@ def command_message(command: Mapping[str, Any]) -> IncomingMessage:
         user_name=command.get("user_name"),
         is_direct=command.get("channel_name") == "directmessage",
         mentioned_bot=True,
+        team_id=_str_or_none(command.get("team_id")),
+        enterprise_id=_str_or_none(command.get("enterprise_id")),
+        channel_id=_str_or_none(command.get("channel_id")),
+        user_team_id=_str_or_none(command.get("user_team_id") or command.get("team_id")),
+        shared_channel=bool(command.get("is_ext_shared_channel")),
     )

@@ -1,7 +1,7 @@
 """Conversations that go somewhere: 👍/👎, hand-off to a person, agents' replies, ``/askdesk``.
 
 A mixin of :class:`bots.slack.app.SlackBot`, kept apart from the answering code. The core
-decides *that* a conversation goes to a person (:class:`core.handoff.HandoffDesk`); this
+decides *that* a conversation goes to a person (:class:`core.support.HandoffDesk`); this
 module decides *where*: the support channel (``SLACK_SUPPORT_CHANNEL``), one post per
 escalation with its transcript and a Close button. A human's reply in that post's thread is
 relayed to the customer's thread (or DM), marked as coming from a person.
@@ -24,7 +24,7 @@ from slack_sdk.errors import SlackApiError
 from bots.slack.blocks import ACTION_UP, ConversationRef, feedback_ack, support_blocks
 from bots.slack.events import ASK_THREAD_PREFIX, PLATFORM, reply_target, skip_reason
 from bots.slack.render import escape, to_plain
-from core.handoff import HandoffDesk
+from core.support import HandoffDesk
 from core.language import detect_language, phrase
 from core.learning import teach
 from core.messages import IncomingMessage
@@ -191,6 +191,9 @@ class Interactions:
         support_ref = f"{event['channel']}:{event['thread_ts']}"
         raw = str(event.get("text") or "")
         agent = str(event.get("user") or "")
+        if not (agent in self.slack.admins or await self.agents.allows(agent)):
+            log.debug("slack: reply by %s in %s not relayed: not a listed support agent", agent, support_ref)
+            return
         name = await self._user_name(agent)
         reply = await self._db(self.desk.agent_replied, support_ref, name or agent, to_plain(raw))
         if reply is None:

@@ -11,16 +11,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
@@ -31,12 +31,15 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bots.slack.app import SlackBot
+from bots.ops_http import OpsState, add_ops_routes
+from bots.runtime import Runtime, open_runtime, stop_on_signals
+from bots.slack.app import ACCEPTED, SlackBot
+from bots.slack.http_input import BadRequest, check_body, decode, timestamp_is_numeric
 from bots.slack.config import SlackSettings
 from bots.slack.events import BotIdentity
 from core.config import Settings
 from core.errors import ConfigError
-from core.store import Store
+from core.inbox import Acceptance
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +106,19 @@ async def check_app_token(client: AsyncWebClient, app_token: str) -> None:
 
 
 def make_web_app(
-    bolt_app: AsyncApp, signing_secret: str, spawn: Callable[[Coroutine[Any, Any, None]], None] | None = None
+    bolt_app: AsyncApp,
+    signing_secret: str,
+    spawn: Callable[[Coroutine[Any, Any, None]], None] | None = None,
+    *,
+    ops: OpsState | None = None,
+    max_body: int = 1024 * 1024,
+    accept: Callable[[dict[str, Any]], Awaitable[Acceptance | None]] | None = None,
 ) -> web.Application:
-    """aiohttp app serving the Events API at ``/slack/events`` (and ``/healthz`` for load balancers).
+    """aiohttp app serving the Events API at ``/slack/events`` (plus ``/healthz``, ``/readyz``, ``/metrics``).
+
+    A request is bounded before it is read (413 above ``max_body``), its signature is checked
+    on the raw bytes before anything is parsed (401), and a signed body that is not the shape
+    Slack sends is a 400 with the reason (see :mod:`bots.slack.http_input`), never a 500.
 
     A signed ``event_callback`` is acknowledged as soon as its signature checks out and is
     handed to Bolt in the background (``spawn``, so that shutdown drains it): Slack only
@@ -114,11 +127,15 @@ def make_web_app(
     process is busy generating (Slack retries after 3 s). The claim still decides whether
     the event is answered, so a redelivery is acknowledged and never answered twice.
     Everything whose response carries content (``url_verification``, slash commands,
-    interactive actions) goes through Bolt before responding. A body that cannot be parsed
-    is a 400 (or 401 when it is not signed either), not a 500.
+    interactive actions) goes through Bolt before responding.
+
+    ``accept`` (normally :meth:`SlackBot.accept`) stores a question in the inbox *before* the
+    200: a crash after the acknowledgement can no longer lose it. When the database cannot take
+    it, the answer is a 503 and Slack retries.
     """
     verifier = SignatureVerifier(signing_secret)
     pending: set[asyncio.Task[None]] = set()
+    state = ops or OpsState()
 
     def background(work: Coroutine[Any, Any, None]) -> None:
         if spawn is not None:
@@ -133,25 +150,51 @@ def make_web_app(
         if response.status >= 400:
             log.warning("slack: event acknowledged, but Bolt answered %s: %s", response.status, response.body[:200])
 
+    def refuse(status: int, reason: str, message: str) -> web.Response:
+        state.metrics.rejected.labels("slack", reason).inc()
+        return web.json_response({"error": message}, status=status)
+
     async def events(request: web.Request) -> web.Response:
+        if request.content_length is not None and request.content_length > max_body:
+            return refuse(413, "too_large", f"body larger than {max_body} bytes")
+        raw = await request.content.read(max_body + 1)
+        if len(raw) > max_body:
+            return refuse(413, "too_large", f"body larger than {max_body} bytes")
+        if not timestamp_is_numeric(request.headers):
+            return refuse(400, "bad_timestamp", "X-Slack-Request-Timestamp is not a number")
         try:
-            bolt_request = await to_bolt_request(request)
-        except ValueError:  # malformed JSON or payload
-            body = await request.text()
-            signed = verifier.is_valid_request(body, dict(request.headers))
-            return web.json_response({"error": "malformed body" if signed else "invalid signature"}, status=400 if signed else 401)
+            text = decode(raw)  # Slack signs UTF-8 text; the verifier itself would fail on other bytes
+        except BadRequest as exc:
+            return refuse(400, "malformed", f"malformed body: {exc}")
+        if not verifier.is_valid_request(text, dict(request.headers)):
+            return refuse(401, "bad_signature", "invalid signature")
+        try:
+            check_body(text, request.headers.get("Content-Type", ""))
+            bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]
+        except (BadRequest, ValueError, TypeError, AttributeError) as exc:
+            return refuse(400, "malformed", f"malformed body: {exc}")
         body = bolt_request.body
-        if body.get("type") == "event_callback" and verifier.is_valid_request(bolt_request.raw_body, dict(request.headers)):
+        if body.get("type") == "event_callback":
+            if accept is not None:
+                try:
+                    acceptance = await accept(body)
+                except Exception:  # noqa: BLE001 - not stored means not acknowledged: Slack retries
+                    log.exception("slack: could not store event %s; asking Slack to retry", body.get("event_id"))
+                    return refuse(503, "store_unavailable", "could not store the event; retry later")
+                if acceptance is not None:
+                    if not acceptance.answer_now:
+                        log.info("slack: %s already %s; redelivery acknowledged", body.get("event_id"),
+                                 acceptance.outcome.replace("_", " "))
+                        return web.Response(status=200)
+                    bolt_request.context[ACCEPTED] = acceptance
             background(dispatch_later(bolt_request))
             return web.Response(status=200)
         bolt_response = await bolt_app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 
-    async def health(_: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
-
-    app = web.Application(client_max_size=1024 * 1024)
-    app.add_routes([web.post(EVENTS_PATH, events), web.get("/healthz", health)])
+    app = web.Application(client_max_size=max_body)
+    app.add_routes([web.post(EVENTS_PATH, events)])
+    add_ops_routes(app, state)
     return app
 
 
@@ -161,13 +204,17 @@ async def start_http(
     host: str,
     port: int,
     spawn: Callable[[Coroutine[Any, Any, None]], None] | None = None,
+    *,
+    ops: OpsState | None = None,
+    max_body: int = 1024 * 1024,
+    accept: Callable[[dict[str, Any]], Awaitable[Acceptance | None]] | None = None,
 ) -> tuple[web.AppRunner, int]:
     """Start the Events API server; returns the runner (``cleanup()`` stops it) and the bound port.
 
     ``spawn`` (normally :meth:`SlackBot.spawn`) owns the background work of acknowledged
     events, so :meth:`SlackBot.drain` waits for it too.
     """
-    runner = web.AppRunner(make_web_app(bolt_app, signing_secret, spawn), access_log=None)
+    runner = web.AppRunner(make_web_app(bolt_app, signing_secret, spawn, ops=ops, max_body=max_body, accept=accept), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:
@@ -179,21 +226,19 @@ async def start_http(
     return runner, int(bound)
 
 
-def _stop_event() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    return stop
+@dataclass
+class SlackStart:
+    """What the start-up checks established, before any model loads."""
+
+    client: AsyncWebClient
+    identity: BotIdentity
+    http: bool
+    secret: str
+    app_token: str | None
 
 
-async def run(
-    args: argparse.Namespace, settings: Settings, slack: SlackSettings, stop: asyncio.Event | None = None
-) -> int:
-    """The whole life of the Slack bot, on one event loop, until SIGINT/SIGTERM (or ``stop`` is set)."""
-    from core.assistant import Assistant
-
+async def check_start(args: argparse.Namespace, slack: SlackSettings) -> SlackStart:
+    """Check the settings and tokens against Slack; a :class:`ConfigError` naming the variable at fault."""
     slack.require_bot_token()
     http = bool(getattr(args, "http", False))
     app_token = None if http else slack.app_token_value()
@@ -206,31 +251,36 @@ async def run(
         )
     else:
         secret = ""
-
     client = make_client(slack)
     identity = await check_bot_token(client)
     if app_token:
         await check_app_token(client, app_token)
+    return SlackStart(client, identity, http, secret, app_token)
 
-    store = Store(settings.db_path)
-    store.forget_events_before(time.time() - EVENT_ID_RETENTION_S)
-    assistant = Assistant(settings, store=store)  # one database: turns, feedback, escalations
-    started = time.perf_counter()
-    log.info("slack: loading models")
-    await asyncio.to_thread(assistant.warm_up)  # models load once, before the first event
-    log.info("slack: models ready in %.1fs", time.perf_counter() - started)
 
-    bot = SlackBot(assistant, store, slack, client, identity)
+async def serve_started(
+    start: SlackStart,
+    args: argparse.Namespace,
+    settings: Settings,
+    slack: SlackSettings,
+    runtime: Runtime,
+    stop: asyncio.Event,
+) -> int:
+    """Receive events until ``stop`` is set, with the shared assistant and store of ``runtime``."""
+    bot = SlackBot(runtime.assistant, runtime.store, slack, start.client, start.identity)
     if slack.support_channel_id:
         log.info("slack: hand-offs go to support channel %s (the bot must be a member)", slack.support_channel_id)
     else:
         log.info("slack: SLACK_SUPPORT_CHANNEL not set; people asking for a person are told no one is available")
     bolt_app = bot.build_app()
-    stop = stop or _stop_event()
+    # Questions an earlier process accepted but did not answer, then leases kept while answering.
+    inbox_loop = asyncio.ensure_future(bot.inbox.run(bot.resume, stop, spawn=bot.spawn))
     try:
-        if http:
-            runner, port = await start_http(bolt_app, secret, args.host, args.port, spawn=bot.spawn)
-            _ready(f"HTTP mode, listening on http://{args.host}:{port}{EVENTS_PATH}", identity)
+        if start.http:
+            runner, port = await start_http(bolt_app, start.secret, args.host, args.port, spawn=bot.spawn,
+                                            ops=runtime.ops, max_body=settings.http_max_body_bytes,
+                                            accept=bot.accept)
+            _ready(f"HTTP mode, listening on http://{args.host}:{port}{EVENTS_PATH}", start.identity)
             try:
                 await stop.wait()
             finally:
@@ -238,19 +288,34 @@ async def run(
         else:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-            handler = AsyncSocketModeHandler(bolt_app, app_token=app_token)
+            handler = AsyncSocketModeHandler(bolt_app, app_token=start.app_token)
             await handler.connect_async()
-            _ready("Socket Mode, connected", identity)
+            _ready("Socket Mode, connected", start.identity)
             try:
                 await stop.wait()
             finally:
                 await handler.close_async()
     finally:
-        if not await bot.drain(timeout=30):
-            log.warning("slack: stopped with answers still in progress")
+        inbox_loop.cancel()
+        with suppress(asyncio.CancelledError):
+            await inbox_loop
+        if not await bot.stop_answering(settings.drain_seconds):
+            log.warning("slack: stopped after %.0fs with answers in progress; they are answered after the restart",
+                        settings.drain_seconds)
         bot.close()
-        store.close()
     return 0
+
+
+async def run(
+    args: argparse.Namespace, settings: Settings, slack: SlackSettings, stop: asyncio.Event | None = None
+) -> int:
+    """The whole life of the Slack bot alone, on one event loop, until SIGINT/SIGTERM (or ``stop`` is set)."""
+    start = await check_start(args, slack)
+    stop = stop or stop_on_signals()
+    async with open_runtime(settings, ("slack",)) as runtime:
+        runtime.store.forget_events_before(time.time() - EVENT_ID_RETENTION_S)
+        await runtime.warm_up()
+        return await serve_started(start, args, settings, slack, runtime, stop)
 
 
 def _ready(how: str, identity: BotIdentity) -> None:
@@ -264,4 +329,4 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run(args, settings, slack))
 
 
-__all__ = ["EVENTS_PATH", "check_app_token", "check_bot_token", "make_client", "make_web_app", "run", "serve", "start_http"]
+__all__ = ["EVENTS_PATH", "SlackStart", "check_app_token", "check_start", "serve_started", "check_bot_token", "make_client", "make_web_app", "run", "serve", "start_http"]

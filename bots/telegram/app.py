@@ -26,7 +26,7 @@ import asyncio
 import logging
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from telegram import (
     Bot,
@@ -43,20 +43,22 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
-    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
-    TypeHandler,
     filters,
 )
 
 from bots.telegram.delivery import StreamedReply, send_chunk, typing
+from bots.telegram.inbox import InboxApplication, InboxQueue, earlier_reply, remember_reply
 from bots.telegram.render import Chunk, escape, render_answer
 from core.assistant import Assistant
 from core.errors import InvalidMessageError
-from core.handoff import HandoffDesk
+from core.fairness import Busy, FairQueue, Limits
+from core.inbox import Inbox
+from core.support import HandoffDesk
+from core.support.agents import AgentAllowlist, parse_ids
 from core.language import detect_language, phrase
 from core.learning import teach
 from core.messages import Answer, IncomingMessage
@@ -125,6 +127,8 @@ class SupportOptions:
 
     support_chat_id: int | None = None
     admin_user_ids: frozenset[int] = frozenset()
+    #: Who may answer customers from the support group (``TELEGRAM_SUPPORT_AGENT_IDS``); admins always may.
+    agents: AgentAllowlist = field(default_factory=AgentAllowlist)
 
 
 def _is_private(message: Message) -> bool:
@@ -224,11 +228,11 @@ class TelegramAdapter:
         self.options = options or BotOptions()
         self.support = support or SupportOptions()
         self._chat_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.fair = FairQueue(Limits.from_settings(assistant.settings))
         self._handoff_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     def register(self, application: Application) -> None:
         message = filters.UpdateType.MESSAGE
-        application.add_handler(TypeHandler(Update, self.claim), group=-1)
         if self.support.support_chat_id is not None:
             # First: nothing in the support group is a customer's question.
             application.add_handler(MessageHandler(message & filters.Chat(self.support.support_chat_id),
@@ -243,13 +247,6 @@ class TelegramAdapter:
         application.add_handler(MessageHandler(message & filters.COMMAND & filters.ChatType.PRIVATE, self.on_unknown_command))
         application.add_handler(MessageHandler(message & ~filters.TEXT & ~filters.StatusUpdate.ALL, self.on_not_text))
         application.add_error_handler(self.on_error)
-
-    # ---- idempotency -----------------------------------------------------------------
-    async def claim(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Stop a redelivered update (webhook retry, restart before the offset was confirmed)."""
-        if not self.store.claim_event(PLATFORM, str(update.update_id)):
-            log.info("update %s already handled; ignoring the redelivery", update.update_id)
-            raise ApplicationHandlerStop
 
     # ---- languages -------------------------------------------------------------------
     def user_language(self, user: User | None) -> str:
@@ -368,6 +365,7 @@ class TelegramAdapter:
             is_direct=_is_private(message),
             mentioned_bot=mentioned,
             received_at=message.date,
+            chat_type=message.chat.type,  # the knowledge-base scope may depend on it (core.scopes)
         )
 
     async def answer(self, message: Message, question: str, bot: Bot, mentioned: bool) -> None:
@@ -375,6 +373,9 @@ class TelegramAdapter:
         chat_id = message.chat_id
         private = _is_private(message)
         incoming = self.incoming(message, question, mentioned)
+        if self.assistant.ignores(incoming):  # an audience the scopes file says to ignore: no trace
+            log.info("message in chat %s from an ignored audience; nothing sent", chat_id)
+            return
         escalation = await asyncio.to_thread(self.desk.forwarding, incoming)
         if escalation is not None:  # a person has this conversation: they get it, not the bot
             await self.forward_to_support(bot, message, question, escalation)
@@ -385,16 +386,25 @@ class TelegramAdapter:
             interval=self.options.edit_interval if private else self.options.group_edit_interval,
             thread_id=_topic(message),
         )
+        earlier = await earlier_reply(bot, chat_id)  # a resumed update continues its first message
+        if earlier is not None:
+            reply.continue_in(earlier)
+        reply.on_first_sent = remember_reply
         async with self._chat_locks[chat_id]:
             async with typing(bot, chat_id, self.options.typing_interval, _topic(message)):
                 try:
-                    answer = await reply.stream(self.assistant.stream(incoming))
+                    async with self.fair.turn(str(message.from_user.id if message.from_user else chat_id)):
+                        answer = await reply.stream(self.assistant.stream(incoming))
                     if answer.handoff:  # the user asked for a person: no answer, an escalation
                         text = await self.escalate(bot, incoming, answer.language, question, answer.turn_id,
                                                    where=message.chat.title)
                         await reply.finish([Chunk(escape(text), text)])
                     else:
                         await reply.finish(render_answer(answer, answer.language), answer_keyboard(answer))
+                except Busy as busy:
+                    log.info("question in chat %s not queued (%s)", chat_id, busy)
+                    await reply.fail(phrase(busy.reason, detect_language(question)))
+                    return
                 except InvalidMessageError as exc:
                     await reply.fail(str(exc))
                     return
@@ -485,7 +495,7 @@ class TelegramAdapter:
         support_chat = self.support.support_chat_id
         if support_chat is None:
             log.info("hand-off asked in chat %s but TELEGRAM_SUPPORT_CHAT_ID is not set", incoming.conversation_id)
-            return await asyncio.to_thread(self.assistant.handoff_unavailable, language)
+            return await asyncio.to_thread(self.assistant.handoff_unavailable, language, incoming)
         key = f"{incoming.conversation_id}:{incoming.thread_id or ''}"
         async with self._handoff_locks[key]:  # two quick clicks open one escalation
             escalation = self.desk.open(incoming, question, turn_id)
@@ -498,7 +508,7 @@ class TelegramAdapter:
                     log.error("could not post escalation #%s to the support group %s: %s (is the bot a member?)",
                               escalation.id, support_chat, exc)
                     self.desk.close(escalation.id, "askdesk: not posted")
-                    return await asyncio.to_thread(self.assistant.handoff_unavailable, language)
+                    return await asyncio.to_thread(self.assistant.handoff_unavailable, language, incoming)
                 self.desk.posted(escalation, f"{support_chat}:{posted.message_id}")
                 log.info("escalation #%s posted to the support group", escalation.id)
         return phrase("handoff", language)
@@ -579,6 +589,10 @@ class TelegramAdapter:
         if not message.text:
             await self._say(message, bot, Chunk(escape(ONLY_TEXT_RELAYED), ONLY_TEXT_RELAYED), reply=True)
             return
+        author = message.from_user.id if message.from_user else None
+        if not (author in self.support.admin_user_ids or await self.support.agents.allows(str(author) if author else None)):
+            log.debug("reply by %s in escalation #%s not relayed: not a listed support agent", author, escalation.id)
+            return
         relayed = await asyncio.to_thread(self.desk.agent_replied, escalation_ref, agent, message.text)
         if relayed is None:
             text = ESCALATION_IS_CLOSED.format(id=escalation.id)
@@ -646,17 +660,24 @@ def build_application(
 ) -> Application:
     """A ready-to-start ``Application``: rate limited, concurrent, handlers registered.
 
-    ``store`` remembers handled update ids; conversations, feedback and escalations go to the
-    assistant's store (the same database in ``serve``)."""
+    Every update goes through ``store``'s inbox (:mod:`bots.telegram.inbox`): stored before
+    Telegram learns it arrived, dropped when redelivered, marked answered once handled; the
+    application's ``inbox`` attribute is what :func:`bots.telegram.serve.run_bot` resumes from.
+    Conversations, feedback and escalations go to the assistant's store (the same database in
+    ``serve``)."""
     options = options or BotOptions()
+    inbox = Inbox(store, PLATFORM)
     builder = (
         Application.builder()
         .token(token)
         .rate_limiter(AIORateLimiter(max_retries=options.max_retries))
         .concurrent_updates(True)
+        .update_queue(InboxQueue(inbox))
+        .application_class(InboxApplication)
     )
     if api_urls:
         builder = builder.base_url(api_urls[0]).base_file_url(api_urls[1])
     application = builder.build()
+    application.inbox = inbox
     TelegramAdapter(assistant, store, options, support).register(application)
     return application

@@ -35,6 +35,8 @@ class TelegramSettings(BaseSettings):
     support_chat_id: str | None = None
     # Telegram user ids allowed to /teach, comma-separated (e.g. "11111111,22222222").
     admin_user_ids: str | None = None
+    # Whose replies in the support group reach customers ('*': any member; unset: nobody's, admins excepted).
+    support_agent_ids: str | None = None
 
     def token(self) -> str:
         """The bot token, or :class:`ConfigError` saying where to get one."""

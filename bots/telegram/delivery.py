@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import ChatAction, ParseMode
@@ -117,10 +117,23 @@ class StreamedReply:
         self.interval = interval
         self.preview: Message | None = None
         self.shown: Chunk | None = None  # the last preview put in the chat
+        # Told about the reply's first message (the inbox remembers it, so a second try edits it).
+        self.on_first_sent: Callable[[Message], Awaitable[None]] | None = None
+        self._sent_any = False
 
     async def _send(self, chunk: Chunk, reply_to: int | None = None,
                     markup: InlineKeyboardMarkup | None = None) -> Message:
-        return await send_chunk(self.bot, self.chat_id, chunk, reply_to, self.thread_id, markup)
+        message = await send_chunk(self.bot, self.chat_id, chunk, reply_to, self.thread_id, markup)
+        if not self._sent_any:
+            self._sent_any = True
+            if self.on_first_sent is not None:
+                await self.on_first_sent(message)
+        return message
+
+    def continue_in(self, message: Message) -> None:
+        """Write into a message an earlier try already sent (a resumed question), not a new one."""
+        self.preview = message
+        self._sent_any = True
 
     async def show(self, text: str) -> None:
         """Send or edit the preview; a failure here is logged, the final text still goes out.

@@ -44,7 +44,7 @@ def ask_once(
         return 1
     if as_json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2), file=out)
-    else:
+    elif not answer.silent:
         print(format_answer(answer), file=out)
     return 0
 

@@ -7,7 +7,12 @@ from core.messages import Answer
 
 
 def answer_text(answer: Answer) -> str:
-    """The terminal has no support team to hand over to: say so honestly, with the KB's contacts."""
+    """The terminal has no support team to hand over to: say so honestly, with the KB's contacts.
+
+    A silent answer (an audience outside every scope, ``unknown: ignore``) shows nothing.
+    """
+    if answer.silent:
+        return ""
     if not answer.handoff:
         return answer.text
     unavailable = phrase("handoff_unavailable", answer.language)

@@ -10,6 +10,10 @@ folder as the vectors, so the dense and lexical sides can never disagree.
 Atomic: each build is written to a fresh sibling folder and ``index_dir`` (a symlink)
 is switched to it with one ``os.replace``; a crash or Ctrl-C mid-build leaves the
 previous index serving. Run as ``askdesk index build`` or ``python -m core.retrieval.build``.
+
+With a scopes file (``ASKDESK_SCOPES_FILE``, core.scopes) the command builds every scope's
+index from its own knowledge base (``--scope NAME`` builds one); without one, the single
+``ASKDESK_KB_DIR`` → ``ASKDESK_INDEX_DIR`` as before.
 """
 
 from __future__ import annotations
@@ -28,12 +32,13 @@ import numpy as np
 
 from core.config import Settings
 from core.devices import resolve_device
-from core.errors import IndexUnusableError
+from core.errors import AskdeskError, IndexUnusableError
 from core.retrieval.classifier import CLASSIFIER_VERSION, train_for_passages
 from core.retrieval.embedder import embedder_for, embedding_identity
 from core.retrieval.index import VectorIndex, index_bytes, index_config_from_settings
 from core.retrieval.lexical import LEXICAL_VERSION, LexicalIndex, lexical_text
 from core.retrieval.loader import FileProblem, load_knowledge_base
+from core.scopes import load_scopes
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +170,7 @@ def build_index(
         "built_at": datetime.now(timezone.utc).isoformat(),
         "kb_dir": str(kb_dir.absolute()),
         "files": loaded.files,
+        "skipped": [{"path": p.path, "reason": p.reason} for p in loaded.problems],  # for `askdesk kb list`
         **_recipe(settings),
     }
     lexical = LexicalIndex.build([lexical_text(p) for p in loaded.passages])
@@ -189,19 +195,58 @@ def build_index(
     return report
 
 
+def build_scopes(settings: Settings, only: str | None = None, progress: bool = False) -> list[tuple[str, BuildReport | AskdeskError]]:
+    """Build every scope's index (or only the scope named ``only``), each from its own KB.
+
+    One scope's failure (a missing folder, no readable files) does not stop the others: its
+    error is returned in its place, so the caller reports it and still exits non-zero.
+    """
+    scope_map = load_scopes(settings)
+    scopes = [scope_map.config.get(only)] if only else scope_map.config.scopes
+    results: list[tuple[str, BuildReport | AskdeskError]] = []
+    for scope in scopes:
+        try:
+            results.append((scope.name, build_index(settings, scope.kb_dir, scope.index_dir, progress)))
+        except AskdeskError as exc:
+            log.error("scope %s not built: %s", scope.name, exc)
+            results.append((scope.name, exc))
+    return results
+
+
 def add_build_arguments(parser: "argparse.ArgumentParser") -> None:
-    parser.add_argument("kb_dir", nargs="?", type=Path, help="knowledge base folder (default: ASKDESK_KB_DIR)")
-    parser.add_argument("--index", dest="index_dir", type=Path, help="index folder (default: ASKDESK_INDEX_DIR)")
+    parser.add_argument("kb_dir", nargs="?", type=Path, help="knowledge base folder (default: every scope's, else ASKDESK_KB_DIR)")
+    parser.add_argument("--index", dest="index_dir", type=Path, help="index folder (default: every scope's, else ASKDESK_INDEX_DIR)")
+    parser.add_argument("--scope", help="build only this scope of ASKDESK_SCOPES_FILE")
     parser.add_argument("--quiet", action="store_true", help="print only problems and the summary line")
 
 
 def run_build(args: "argparse.Namespace", settings: Settings) -> int:
-    """Build, print skipped files and the summary; shared by the CLI and this script."""
-    report = build_index(settings, args.kb_dir, args.index_dir, progress=not args.quiet)
-    for problem in report.problems:
-        print(f"skipped {problem}", file=sys.stderr)
-    print(report.summary())
-    return 0
+    """Build, print skipped files and the summary; shared by the CLI and this script.
+
+    An explicit folder (``KB_DIR`` / ``--index``) builds just that; otherwise every scope.
+    """
+    scope = getattr(args, "scope", None)
+    if args.kb_dir or args.index_dir:
+        if scope:
+            raise AskdeskError("--scope builds a scope's own folders; leave out KB_DIR and --index with it.")
+        results: list[tuple[str | None, BuildReport | AskdeskError]] = [
+            (None, build_index(settings, args.kb_dir, args.index_dir, progress=not args.quiet))]
+    else:
+        named = not load_scopes(settings).implicit
+        results = [(name if named else None, r) for name, r in build_scopes(settings, scope, progress=not args.quiet)]
+    failed = 0
+    for name, report in results:
+        prefix = f"scope {name}: " if name else ""
+        if isinstance(report, AskdeskError):
+            print(f"error: {prefix}{report}", file=sys.stderr)
+            failed += 1
+            continue
+        for problem in report.problems:
+            print(f"skipped {prefix}{problem}", file=sys.stderr)
+        print(prefix + report.summary())
+    if failed and len(results) == 1 and results[0][0] is None:
+        raise results[0][1]  # type: ignore[misc]  - the single build: the usual one-line error
+    return 2 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ from pathlib import Path
 from core.errors import KnowledgeBaseError
 from core.retrieval.chunking import chunk_text, parse_front_matter
 from core.retrieval.markdown import (
+    ATTACHMENT_SUFFIXES,
     MARKDOWN_SUFFIXES,
     Normalised,
     Vault,
@@ -23,13 +24,16 @@ from core.retrieval.markdown import (
     normalise_plain_text,
     take_images,
 )
+from core.retrieval.loaders import UnusableFile
+from core.retrieval.loaders.notion import is_notion_export, load_notion_markdown
+from core.retrieval.loaders.registry import DOCUMENT_SUFFIXES, read_documents
 from core.retrieval.passages import Passage
 
 log = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = {".md", ".markdown", ".txt"}
 CSV_SUFFIXES = {".csv"}
-SUPPORTED = TEXT_SUFFIXES | CSV_SUFFIXES
+SUPPORTED = TEXT_SUFFIXES | CSV_SUFFIXES | DOCUMENT_SUFFIXES
 
 
 @dataclass(slots=True)
@@ -76,10 +80,54 @@ def _normalise(path: Path, body: str, vault: Vault | None) -> Normalised:
 
 def _extra(meta: dict[str, str], images: list[str]) -> dict[str, str]:
     """Passage metadata worth keeping: front-matter tags/aliases and the chunk's image sources."""
-    extra = {key: meta[key] for key in ("tags", "aliases") if meta.get(key)}
+    extra = {key: meta[key] for key in ("tags", "aliases", "page") if meta.get(key)}
     if images:
         extra["images"] = ", ".join(images)
     return extra
+
+
+def _passages(
+    doc: Normalised,
+    rel: str,
+    meta: dict[str, str],
+    title: str,
+    url: str | None,
+    max_chars: int,
+    overlap: int,
+    doc_id: str | None = None,
+    part: str | None = None,
+) -> list[Passage]:
+    """A normalised body chunked into passages; each passage keeps the images of its own chunk."""
+    doc_id = doc_id or rel
+    prefix = f"{doc_id}#{part}-" if part else f"{doc_id}#"
+    passages: list[Passage] = []
+    pending: list[str] = []  # images of chunks that held nothing else go to the next passage
+    for chunk in chunk_text(doc.text, max_chars, overlap):
+        text, images = take_images(chunk.text, doc.images)
+        images = [*pending, *(i for i in images if i not in pending)]
+        if not text.strip():
+            pending = images
+            continue
+        pending = []
+        # The H1 that repeats the title adds nothing to the heading path.
+        headings = tuple(h for h in chunk.headings if h != title)
+        passages.append(
+            Passage(
+                passage_id=f"{prefix}{len(passages)}",
+                doc_id=doc_id,
+                text=text,
+                title=title,
+                source=rel,
+                headings=headings,
+                url=url,
+                extra=_extra(meta, images),
+            )
+        )
+    if pending and passages:
+        last = passages[-1]
+        known = [i for i in last.extra.get("images", "").split(", ") if i]
+        passages[-1] = replace(last, extra=_extra(meta, [*known, *(i for i in pending if i not in known)]))
+    return passages
 
 
 def load_text_file(
@@ -94,42 +142,36 @@ def load_text_file(
 
     The body is normalised first (:mod:`core.retrieval.markdown`) so passages hold what a
     reader sees, not markup. ``![[embeds]]`` are resolved in ``vault`` (or a vault over
-    ``kb_dir``; without either, in the file's own folder).
+    ``kb_dir``; without either, in the file's own folder). A page of a Notion export
+    (``Title <id>.md``) loses the id in its title and its property lines.
     """
     meta, body = parse_front_matter(_read_text(path))
     if vault is None:
         vault = Vault(kb_dir if kb_dir is not None else path.parent)
+    url = meta.get("url") or None
+    if path.suffix.lower() in MARKDOWN_SUFFIXES and is_notion_export(path):
+        (page,) = load_notion_markdown(path, body)
+        body, url = page.body, url or page.url
+        meta = {**page.extra, **meta, **({"title": page.title} if page.title and not meta.get("title") else {})}
     doc = _normalise(path, body, vault)
     title = _title_from(meta, doc.plain, path)
-    passages = []
-    pending: list[str] = []  # images of chunks that held nothing else go to the next passage
-    for chunk in chunk_text(doc.text, max_chars, overlap):
-        text, images = take_images(chunk.text, doc.images)
-        images = [*pending, *(i for i in images if i not in pending)]
-        if not text.strip():
-            pending = images
-            continue
-        pending = []
-        # The H1 that repeats the title adds nothing to the heading path.
-        headings = tuple(h for h in chunk.headings if h != title)
-        passages.append(
-            Passage(
-                passage_id=f"{rel}#{len(passages)}",
-                doc_id=rel,
-                text=text,
-                title=title,
-                source=rel,
-                headings=headings,
-                url=meta.get("url") or None,
-                extra=_extra(meta, images),
-            )
-        )
-    if pending and passages:
-        last = passages[-1]
-        known = [i for i in last.extra.get("images", "").split(", ") if i]
-        passages[-1] = replace(last, extra=_extra(meta, [*known, *(i for i in pending if i not in known)]))
+    passages = _passages(doc, rel, meta, title, url, max_chars, overlap)
     if not passages:
         raise ValueError("no text in the file")
+    return passages
+
+
+def load_document_file(path: Path, rel: str, max_chars: int, overlap: int) -> list[Passage]:
+    """HTML, PDF, Word or a JSON article export → passages (see :mod:`core.retrieval.loaders`)."""
+    passages: list[Passage] = []
+    for document in read_documents(path):
+        doc = normalise_markdown(document.body)
+        title = document.title or _title_from({}, doc.plain, path)
+        doc_id = f"{rel}#{document.article}" if document.article else rel
+        passages += _passages(doc, rel, document.extra, title, document.url, max_chars, overlap,
+                              doc_id=doc_id, part=document.part)
+    if not passages:
+        raise UnusableFile("no text in the file")
     return passages
 
 
@@ -180,13 +222,29 @@ def load_faq_csv(path: Path, rel: str) -> list[Passage]:
     return passages
 
 
+def _load_document_safely(path: Path, rel: str, max_chars: int, overlap: int) -> list[Passage]:
+    """:func:`load_document_file`, with any parser failure turned into a reported problem.
+
+    The PDF, Word and HTML parsers meet files from anywhere; an exception type they did not
+    document (a damaged object stream, a zip bomb guard) must still skip the file, not stop
+    the build of every other file.
+    """
+    try:
+        return load_document_file(path, rel, max_chars, overlap)
+    except (OSError, ValueError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - third-party parsers on arbitrary files
+        log.debug("%s: parser failure", rel, exc_info=True)
+        raise UnusableFile(f"could not be read ({type(exc).__name__}: {exc}); check the file opens") from None
+
+
 def load_knowledge_base(kb_dir: Path, max_chars: int = 900, overlap: int = 120) -> LoadResult:
     """Load every supported file under ``kb_dir``; problems are collected, not raised."""
     kb_dir = Path(kb_dir)
     if not kb_dir.exists():
         raise KnowledgeBaseError(
-            f"Knowledge base folder {kb_dir} does not exist. Create it with Markdown, text or CSV FAQ "
-            "files, or set ASKDESK_KB_DIR to the right folder."
+            f"Knowledge base folder {kb_dir} does not exist. Create it with Markdown, text, CSV FAQ, HTML, "
+            "PDF or Word files, or set ASKDESK_KB_DIR to the right folder."
         )
     if not kb_dir.is_dir():
         raise KnowledgeBaseError(f"Knowledge base path {kb_dir} is a file, not a folder.")
@@ -198,17 +256,20 @@ def load_knowledge_base(kb_dir: Path, max_chars: int = 900, overlap: int = 120) 
             continue
         suffix = path.suffix.lower()
         if suffix not in SUPPORTED:
-            result.problems.append(FileProblem(rel, f"unsupported file type {suffix or '(none)'}; skipped"))
+            what = "an attachment, not indexed as text" if suffix in ATTACHMENT_SUFFIXES else "skipped"
+            result.problems.append(FileProblem(rel, f"unsupported file type {suffix or '(none)'}; {what}"))
             continue
         result.files += 1
         try:
             if suffix in CSV_SUFFIXES:
                 result.passages.extend(load_faq_csv(path, rel))
+            elif suffix in DOCUMENT_SUFFIXES:
+                result.passages.extend(_load_document_safely(path, rel, max_chars, overlap))
             else:
                 result.passages.extend(load_text_file(path, rel, max_chars, overlap, vault=vault))
         except (OSError, ValueError, csv.Error) as exc:
             result.problems.append(FileProblem(rel, str(exc)))
     if not result.passages:
-        detail = "; ".join(str(p) for p in result.problems) or "no Markdown, text or CSV files found"
+        detail = "; ".join(str(p) for p in result.problems) or "no Markdown, text, CSV, HTML, PDF, Word or JSON article files found"
         raise KnowledgeBaseError(f"Knowledge base {kb_dir} has nothing to index ({detail}).")
     return result

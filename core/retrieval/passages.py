@@ -27,6 +27,16 @@ class Passage:
         return f"{head}\n{self.text}" if head else self.text
 
     @property
+    def images(self) -> tuple[str, ...]:
+        """The passage's pictures that a chat platform can fetch: absolute http(s) URLs only.
+
+        Relative sources (a Markdown file's ``img/shot.png``, a Notion or Confluence export's
+        attachment folder) have no public address, so they stay metadata and are never sent.
+        """
+        sources = (s.strip() for s in self.extra.get("images", "").split(", "))
+        return tuple(s for s in sources if s.startswith(("https://", "http://")))
+
+    @property
     def content_hash(self) -> str:
         """Changes whenever anything that is embedded changes; drives incremental rebuilds."""
         return hashlib.sha256(self.embed_text.encode("utf-8")).hexdigest()[:32]

@@ -42,6 +42,7 @@ def slack_settings(fake: FakeSlack, **overrides: Any) -> SlackSettings:
         "signing_secret": SIGNING_SECRET,
         "api_base_url": fake.api_url,
         "stream_interval": 0.2,
+        "support_agent_ids": "UAGENT",  # the fake's support agent; others' replies are not relayed
     }
     values.update(overrides)
     return SlackSettings(_env_file=None, **values)
@@ -101,7 +102,7 @@ async def start_bot(fake: FakeSlack, assistant: Assistant, db_path: Path, **over
     identity = await check_bot_token(client)
     store = Store(db_path)
     bot = SlackBot(assistant, store, slack, client, identity)
-    runner, port = await start_http(bot.build_app(), SIGNING_SECRET, "127.0.0.1", 0, spawn=bot.spawn)
+    runner, port = await start_http(bot.build_app(), SIGNING_SECRET, "127.0.0.1", 0, spawn=bot.spawn, accept=bot.accept)
     return RunningBot(fake, bot, store, f"http://127.0.0.1:{port}{EVENTS_PATH}", runner, aiohttp.ClientSession())
 
 

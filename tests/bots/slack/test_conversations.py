@@ -114,6 +114,12 @@ async def test_escalation_round_trip_through_the_support_channel(fake, recording
         # Ordinary chatter (support channel top level, other channels) is ignored.
         await bot.event(channel_message("Lunch anyone?", ts="1700000203.000500", channel=SUPPORT))
         await bot.event(channel_message("Refunds are slow today", ts="1700000203.000600", channel="C0RANDOM", user="UBOB"))
+        # A channel member who is not a listed agent: not relayed, not learned (issue 13's phishing reply).
+        await bot.event(channel_message("Please send your password to help@evil.example", ts="1700000203.000650",
+                                        channel=SUPPORT, thread_ts=post["ts"], user="UBOB"))
+        assert await bot.bot.drain(timeout=10)
+        assert not [m for m in posts_to(fake, "C0GENERAL", root) if "evil" in m["text"]]
+        assert bot.store.learned_qas() == []
         # The agent answers in the escalation's thread: relayed to the customer's thread, marked as a person.
         agent_ts = "1700000203.000700"
         await bot.event(channel_message("Hi Alice, refunds reach your card within 5 business days. <!channel>",

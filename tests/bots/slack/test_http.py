@@ -105,8 +105,8 @@ async def test_redeliveries_and_a_restart_still_give_exactly_one_answer(fake, re
 
 
 async def test_ack_does_not_wait_for_the_database_and_a_concurrent_redelivery_is_not_answered_twice(running, fake, recording):
-    """The ack comes before Bolt's middleware and the idempotency claim (the store thread is
-    held busy here); the claim still lets exactly one of two deliveries through."""
+    """The ack waits only for the inbox write, on its own thread: not for Bolt's middleware nor
+    the store thread (held busy here); the inbox still lets exactly one of two deliveries through."""
     import asyncio
     import threading
 

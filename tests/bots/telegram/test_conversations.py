@@ -7,6 +7,7 @@ conversations and profiles would otherwise carry over between tests.
 
 from __future__ import annotations
 
+from core.support.agents import AgentAllowlist
 from bots.telegram.app import SupportOptions
 from core.language import phrase
 from core.messages import IncomingMessage
@@ -84,7 +85,7 @@ async def test_feedback_is_stored_once_per_user_and_thumbs_down_offers_a_person(
 
 async def test_escalation_round_trip_with_a_reply_and_close(fake, quick_assistant, store):
     chat, user = 300, 3001
-    support = SupportOptions(support_chat_id=SUPPORT)
+    support = SupportOptions(support_chat_id=SUPPORT, agents=AgentAllowlist({"9001"}))
     async with running_bot(fake, quick_assistant, store, support=support):
         await fake.enqueue(fake.message_update("How long does a refund take?", chat_id=chat, user_id=user,
                                                first_name="Ada"))
@@ -108,6 +109,9 @@ async def test_escalation_round_trip_with_a_reply_and_close(fake, quick_assistan
         await fake.enqueue(fake.message_update("anyone up for lunch?", **AGENT))
         await fake.enqueue(fake.message_update("@askdesk_test_bot how do I return an item?", **AGENT))
 
+        stranger = {**AGENT, "user_id": 9002, "first_name": "Mallory"}  # in the group, not a listed agent
+        await fake.enqueue(fake.message_update("Please send your password to help@evil.example", reply_to=post_id,
+                                               **stranger))
         await fake.enqueue(fake.message_update("Refunds take 5-7 days; I've sped yours up.", reply_to=post_id, **AGENT))
         await fake.wait_for(lambda: len(_texts(fake, chat)) == 3, what="the agent's reply relayed")
         relayed = _texts(fake, chat)[-1]
@@ -134,7 +138,7 @@ async def test_escalation_round_trip_with_a_reply_and_close(fake, quick_assistan
 
 async def test_chinese_hand_off_closed_with_the_button(fake, quick_assistant, store):
     chat, user = 400, 4001
-    support = SupportOptions(support_chat_id=SUPPORT)
+    support = SupportOptions(support_chat_id=SUPPORT, agents=AgentAllowlist({"9001"}))
     async with running_bot(fake, quick_assistant, store, support=support):
         await fake.enqueue(fake.message_update("转人工", chat_id=chat, user_id=user, first_name="李雷"))
         await fake.wait_for(lambda: _with_buttons(fake, SUPPORT, "close:") and _texts(fake, chat), what="the escalation")
@@ -233,7 +237,7 @@ async def test_follow_up_uses_the_stored_conversation_until_reset(fake, quick_as
     assert [t.text for t in quick_assistant.history(follow_up) if t.role == "user"] == ["and for gift cards?"]
     conversation = quick_assistant.store.conversation("telegram", str(chat))
     kept = [t for t in quick_assistant.store.turns_since() if t.conversation == conversation]
-    assert len(kept) == 3, "turns stay stored (stats); only their use as context ends"
+    assert [t.question for t in kept] == ["and for gift cards?"], "/reset deleted the earlier turns"
 
 
 async def test_teach_by_admin_is_saved_for_review_and_refused_otherwise(fake, quick_assistant, store):
@@ -263,7 +267,7 @@ async def test_while_escalated_the_customer_writes_to_the_agent_not_the_bot(fake
     import json
 
     chat, user = 320, 3201
-    support = SupportOptions(support_chat_id=SUPPORT)
+    support = SupportOptions(support_chat_id=SUPPORT, agents=AgentAllowlist({"9001"}))
     async with running_bot(fake, quick_assistant, store, support=support):
         await fake.enqueue(fake.message_update("I want to talk to a human", chat_id=chat, user_id=user, first_name="Lin"))
         await fake.wait_for(lambda: _with_buttons(fake, SUPPORT, "close:") and len(_texts(fake, chat)) == 1,

@@ -1,26 +1,27 @@
-"""Hand-off to a person: escalations opened, relayed, and closed — platform-free.
+"""The support workflow's records: escalations opened, found, replied to and closed (blocking calls).
 
-The core decides *that* a conversation goes to a person (the user asked, clicked
-"Talk to a person", or accepted a refusal's offer); adapters decide *where* (a Slack
-support channel, a Telegram support group) and do the posting. Agents' replies are kept
-and become pending learned Q&A for review (``askdesk kb review``), so the knowledge
-base grows from what people answered.
+Synchronous on purpose: :class:`core.support.workflow.SupportWorkflow` runs these on the store
+thread. Agents' replies are kept and become pending learned Q&A for review (``askdesk kb
+review``), so the knowledge base grows from what people answered.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.language import asks_for_person
+from core.language import asks_for_person, detect_language
 from core.messages import IncomingMessage
-from core.store import Escalation, Store
+from core.store import Escalation, Store, StoredTurn
+from core.support.transcript import clip_transcript
 
 TRANSCRIPT_TURNS = 6
+#: ``closed_by`` of an escalation the support team never saw (its post failed).
+NOT_POSTED = "askdesk: not posted"
 
 
 @dataclass(frozen=True, slots=True)
 class AgentReply:
-    """What the adapter relays to the customer."""
+    """An agent's reply that reached the customer."""
 
     escalation: Escalation
     author: str
@@ -39,7 +40,7 @@ class HandoffDesk:
         for turn in self.store.recent_turns(conversation, TRANSCRIPT_TURNS):
             lines.append(f"Customer: {turn.question}")
             lines.append(f"askdesk: {turn.answer}")
-        return "\n".join(lines)
+        return clip_transcript("\n".join(lines))
 
     def open(self, message: IncomingMessage, question: str | None = None, turn_id: int | None = None) -> Escalation:
         """A new escalation for this conversation, or the one already open (no duplicates)."""
@@ -85,17 +86,41 @@ class HandoffDesk:
         """Remember where the escalation was posted, so agents' replies find their way back."""
         self.store.set_escalation_ref(escalation.id, support_ref)
 
+    def record_reply(self, escalation: Escalation, author: str, text: str) -> AgentReply:
+        """The agent's reply reached the customer: keep it, and offer it for the knowledge base."""
+        self.store.add_escalation_reply(escalation.id, author, text)
+        self.store.add_learned_qa(escalation.question, text, source="escalation", author=author)
+        return AgentReply(escalation, author, text)
+
     def agent_replied(self, support_ref: str, author: str, text: str) -> AgentReply | None:
-        """An agent wrote in the escalation's thread: what to relay, or None if it is not one."""
+        """An agent wrote in the escalation's thread: what to relay, or None if it is not one (recorded)."""
         escalation = self.store.escalation_by_ref(support_ref)
         if escalation is None or escalation.status != "open" or not text.strip():
             return None
-        self.store.add_escalation_reply(escalation.id, author, text)
-        self.store.add_learned_qa(escalation.question, text, source="escalation", author=author)
-        return AgentReply(escalation, author, text.strip())
+        return self.record_reply(escalation, author, text.strip())
 
     def close(self, escalation_id: int, closed_by: str | None) -> Escalation | None:
         """Close it; returns the escalation when this call closed it (a second close returns None)."""
         if not self.store.close_escalation(escalation_id, closed_by):
             return None
         return self.store.escalation(escalation_id)
+
+    def customer_language(self, escalation: Escalation) -> str:
+        """The one rule for the escalated customer's language: the escalated turn's, else their
+        profile's, else the language of the question itself."""
+        turn = self.store.turn(escalation.turn_id) if escalation.turn_id else None
+        if turn is not None and turn.language:
+            return turn.language
+        if escalation.user_id:
+            profile = self.store.profile(escalation.platform, escalation.user_id)
+            if profile is not None and profile.language:
+                return profile.language
+        return detect_language(escalation.question)
+
+    def turn_in_conversation(self, turn_id: int, platform: str, conversation_id: str,
+                             thread_id: str | None) -> StoredTurn | None:
+        """The stored turn a button names, only if it belongs to the conversation it was clicked in."""
+        turn = self.store.turn(turn_id)
+        if turn is None:
+            return None
+        return turn if turn.conversation == self.store.conversation(platform, conversation_id, thread_id) else None

@@ -1,0 +1,295 @@
+"""Crash suite: kill the real bot (SIGKILL or SIGTERM) while questions are in flight, restart it,
+and count questions lost, questions answered twice and database damage.
+
+Each round starts ``askdesk serve`` as a separate process against a fake platform on
+loopback (the fake Slack Web API + signed Events API posts, or the fake Telegram Bot API with
+long polling), sends 10 different questions, kills the process at a random moment, starts it
+again and lets the platform do what it does: Slack retries events that got no 200 (and, now
+and then, ones that did); Telegram serves again whatever ``getUpdates`` offset was not
+confirmed. A question is *lost* when no answer reaches its thread or chat, *answered twice*
+when more than one answer message does.
+
+    python -m benchmarks.crash_suite --rounds 20            # both adapters, both signals
+    python -m benchmarks.crash_suite --adapter telegram --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTIONS = [
+    "How long do refunds take?", "How do I reset my password?", "What does shipping to Canada cost?",
+    "Can I change my delivery address?", "How many gift cards can I use on one order?",
+    "How do I cancel my order?", "What are your phone hours?", "Do you ship internationally?",
+    "How long is the password reset link valid?", "How do I return an item?",
+]
+START_TIMEOUT_S = 180.0
+ANSWER_TIMEOUT_S = 120.0
+
+
+@dataclass
+class RoundResult:
+    adapter: str
+    signal: str
+    killed_after_s: float
+    lost: int = 0
+    duplicates: int = 0
+    integrity_ok: bool = True
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(workdir: Path, index_dir: Path, kb_dir: Path, extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TELEGRAM_", "ASKDESK_"))}
+    env.update({
+        "ASKDESK_DB_PATH": str(workdir / "askdesk.db"), "ASKDESK_INDEX_DIR": str(index_dir),
+        "ASKDESK_KB_DIR": str(kb_dir), "ASKDESK_CACHE_DIR": str(ROOT / ".askdesk" / "cache"),
+        "ASKDESK_DRAIN_SECONDS": "2", "ASKDESK_ANSWER_MODE": "compose", "ASKDESK_LOG_LEVEL": "INFO",
+        "PYTHONPATH": str(ROOT),
+    })
+    env.update(extra)
+    return env
+
+
+def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    handle = log.open("ab")
+    return subprocess.Popen([sys.executable, "-m", "bots.cli", *args], cwd=ROOT, env=env, stdout=handle,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _kill(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, sig)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+async def _wait_ready_http(session: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"bot exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            async with session.get(url) as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"bot not ready after {START_TIMEOUT_S:.0f}s:\n{log.read_text()[-3000:]}")
+
+
+def _integrity(db: Path) -> bool:
+    from core.store import Store
+
+    store = Store(db)
+    try:
+        return store.integrity_ok()
+    finally:
+        store.close()
+
+
+def _pending(db: Path) -> int:
+    from core.store import Store
+
+    store = Store(db)
+    try:
+        return store.inbox_pending()
+    finally:
+        store.close()
+
+
+# ---- Slack -----------------------------------------------------------------------------------
+async def slack_round(workdir: Path, index_dir: Path, kb_dir: Path, sig: signal.Signals, rng: random.Random) -> RoundResult:
+    from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack, event_callback, mention, sign
+
+    started = time.monotonic()
+    fake = await FakeSlack().start()
+    port = _free_port()
+    env = _env(workdir, index_dir, kb_dir, {
+        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_BASE_URL": fake.api_url, "SLACK_STREAM_INTERVAL": "0.2",
+    })
+    args = ["serve", "slack", "--http", "--host", "127.0.0.1", "--port", str(port)]
+    log = workdir / "slack.log"
+    events_url, health_url = f"http://127.0.0.1:{port}/slack/events", f"http://127.0.0.1:{port}/healthz"
+    result = RoundResult("slack", sig.name, 0.0)
+    payloads = [event_callback(mention(q, ts=f"{1_800_000_000 + i}.000100", channel=f"CQ{i:02d}"))
+                for i, q in enumerate(QUESTIONS)]
+    acked: set[str] = set()
+    async with aiohttp.ClientSession() as session:
+
+        async def deliver(payload: dict, retry: int | None = None) -> None:
+            body = json.dumps(payload)
+            headers = {"Content-Type": "application/json", **sign(SIGNING_SECRET, body)}
+            if retry:
+                headers.update({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"})
+            try:
+                async with session.post(events_url, data=body.encode(), headers=headers,
+                                        timeout=aiohttp.ClientTimeout(total=3)) as response:
+                    if response.status == 200:
+                        acked.add(payload["event_id"])
+            except (aiohttp.ClientError, TimeoutError):
+                pass  # the process died under the request: Slack will retry
+
+        proc = _start(args, env, log)
+        try:
+            await _wait_ready_http(session, health_url, proc, log)
+            sends = [asyncio.ensure_future(deliver(p)) for p in payloads]
+            result.killed_after_s = rng.uniform(0.0, 2.0)
+            await asyncio.sleep(result.killed_after_s)
+            await asyncio.to_thread(_kill, proc, sig)  # off the loop: the fake platform keeps serving
+            await asyncio.gather(*sends)
+            proc = _start(args, env, log)
+            await _wait_ready_http(session, health_url, proc, log)
+            # Slack retries what got no 200; now and then it also retries what did.
+            extra = set(rng.sample([p["event_id"] for p in payloads], 3))
+            for payload in payloads:
+                if payload["event_id"] not in acked or payload["event_id"] in extra:
+                    await deliver(payload, retry=1)
+            deadline = time.monotonic() + ANSWER_TIMEOUT_S
+            while time.monotonic() < deadline:
+                answered = {c.args.get("channel") for c in fake.calls_to("chat.postMessage")}
+                if len(answered) >= len(payloads) and _pending(workdir / "askdesk.db") == 0:
+                    break
+                await asyncio.sleep(0.3)
+            await asyncio.sleep(1.0)  # anything still to come would be a duplicate
+        finally:
+            await asyncio.to_thread(_kill, proc, signal.SIGTERM)
+            await fake.close()
+    for payload in payloads:
+        event = payload["event"]
+        posts = [c for c in fake.calls_to("chat.postMessage")
+                 if c.args.get("channel") == event["channel"] and c.args.get("thread_ts") == event["ts"]]
+        if not posts:
+            result.lost += 1
+        elif len(posts) > 1:
+            result.duplicates += 1
+            result.notes.append(f"{event['channel']}: {len(posts)} messages: "
+                                + " | ".join(str(c.args.get("text"))[:60] for c in posts))
+    result.integrity_ok = _integrity(workdir / "askdesk.db")
+    result.seconds = time.monotonic() - started
+    return result
+
+
+# ---- Telegram ------------------------------------------------------------------------------
+async def telegram_round(workdir: Path, index_dir: Path, kb_dir: Path, sig: signal.Signals,
+                         rng: random.Random) -> RoundResult:
+    from tests.fakes.telegram_api import TOKEN, FakeTelegramAPI
+
+    started = time.monotonic()
+    fake = await FakeTelegramAPI().start()
+    ops_port = _free_port()
+    env = _env(workdir, index_dir, kb_dir, {
+        "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": fake.root_url,
+        "ASKDESK_OPS_HOST": "127.0.0.1", "ASKDESK_OPS_PORT": str(ops_port),
+    })
+    log = workdir / "telegram.log"
+    result = RoundResult("telegram", sig.name, 0.0)
+    chats = [1000 + i for i in range(len(QUESTIONS))]
+    async with aiohttp.ClientSession() as session:
+        proc = _start(["serve", "telegram"], env, log)
+        try:
+            await _wait_ready_http(session, f"http://127.0.0.1:{ops_port}/readyz", proc, log)
+            for chat, question in zip(chats, QUESTIONS):
+                await fake.enqueue(fake.message_update(question, chat_id=chat, user_id=chat))
+            result.killed_after_s = rng.uniform(0.0, 2.0)
+            await asyncio.sleep(result.killed_after_s)
+            await asyncio.to_thread(_kill, proc, sig)  # off the loop: the fake platform keeps serving
+            proc = _start(["serve", "telegram"], env, log)
+            await _wait_ready_http(session, f"http://127.0.0.1:{ops_port}/readyz", proc, log)
+            deadline = time.monotonic() + ANSWER_TIMEOUT_S
+            while time.monotonic() < deadline:
+                if all(fake.sent_to(chat) for chat in chats) and _pending(workdir / "askdesk.db") == 0:
+                    break
+                await asyncio.sleep(0.3)
+            await asyncio.sleep(1.0)
+        finally:
+            await asyncio.to_thread(_kill, proc, signal.SIGTERM)
+            await fake.close()
+    for chat in chats:
+        sent = [c for c in fake.sent_to(chat) if c.method == "sendMessage"]
+        if not sent:
+            result.lost += 1
+        elif len(sent) > 1:
+            result.duplicates += 1
+            result.notes.append(f"chat {chat}: {len(sent)} messages: "
+                                + " | ".join(str(c.params.get("text"))[:60] for c in sent))
+    result.integrity_ok = _integrity(workdir / "askdesk.db")
+    result.seconds = time.monotonic() - started
+    return result
+
+
+ROUNDS = {"slack": slack_round, "telegram": telegram_round}
+
+
+def sample_index(workdir: Path) -> tuple[Path, Path]:
+    """Build the bundled sample knowledge base's index once for all rounds."""
+    kb_dir, index_dir = ROOT / "sample_kb", workdir / "index"
+    if not index_dir.exists():
+        env = _env(workdir, index_dir, kb_dir, {})
+        subprocess.run([sys.executable, "-m", "bots.cli", "index", "build", "--quiet"], cwd=ROOT, env=env, check=True)
+    return index_dir, kb_dir
+
+
+def run(adapters: list[str], rounds: int, seed: int, workdir: Path, only: str | None = None) -> list[RoundResult]:
+    rng = random.Random(seed)
+    index_dir, kb_dir = sample_index(workdir)
+    results = []
+    for adapter in adapters:
+        for number in range(rounds):
+            sig = signal.Signals[only] if only else (signal.SIGKILL, signal.SIGTERM)[number % 2]
+            round_dir = workdir / f"{adapter}-{number:02d}"
+            round_dir.mkdir(parents=True, exist_ok=True)
+            results.append(asyncio.run(ROUNDS[adapter](round_dir, index_dir, kb_dir, sig, rng)))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--adapter", choices=sorted(ROUNDS), action="append")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--signal", choices=("SIGKILL", "SIGTERM"), help="only this signal (default: alternate)")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/askdesk-crash-suite"))
+    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "crash_suite.json")
+    args = parser.parse_args(argv)
+    results = run(args.adapter or sorted(ROUNDS), args.rounds, args.seed, args.workdir, args.signal)
+    print(f"{'adapter':<9} {'signal':<8} {'rounds':>6} {'lost':>5} {'twice':>6} {'integrity':>10} {'s/round':>8}")
+    for adapter in sorted({r.adapter for r in results}):
+        for sig in ("SIGKILL", "SIGTERM"):
+            group = [r for r in results if r.adapter == adapter and r.signal == sig]
+            if group:
+                print(f"{adapter:<9} {sig:<8} {len(group):>6} {sum(r.lost for r in group):>5} "
+                      f"{sum(r.duplicates for r in group):>6} {'ok' if all(r.integrity_ok for r in group) else 'BAD':>10} "
+                      f"{sum(r.seconds for r in group) / len(group):>8.1f}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps([r.__dict__ for r in results], indent=2))
+    return 0 if all(r.lost == 0 and r.duplicates == 0 and r.integrity_ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
