@@ -26,7 +26,7 @@ from core.generation.compose import Composer
 from core.generation.evidence import passage_units
 from core.generation.factory import create_generator
 from core.generation.prompt import INSTRUCTIONS, build_messages, resolve_layout
-from core.generation.verification import _EMAIL, _PHONE_NUMBER, GroundingChecker, Verdict
+from core.generation.verification import _EMAIL, _PHONE_NUMBER, GroundingChecker, Verdict, content_tokens
 from core.generation.verified_stream import VerifiedDraft
 from core.language import asks_for_person, detect_language, is_cjk, phrase
 from core.memory import search_in_context, standalone_query
@@ -51,6 +51,8 @@ CONTACT_QUERY = {
 }
 CONTACT_WAY = re.compile(f"{_PHONE_NUMBER.pattern}|{_EMAIL.pattern}")
 WARNING = re.compile(r"never ask|don't share|do not share|冒充|不要提供", re.I)
+# A sentence that only sends the reader elsewhere: "… see "My package is lost, late or damaged."".
+POINTER = re.compile(r"\bsee\s+[\"“'‘]?(?P<title>[^\"”’]{4,160}?)[\"”’]?[.)]?\s*$|(?:请)?参阅[“\"《]?(?P<zh>[^”\"》]{2,80})", re.I)
 
 
 def _snippet(text: str, limit: int = 240) -> str:
@@ -347,7 +349,7 @@ class Assistant:
                                images=cited_images(hits, answer.citations))
             rejected = answer
             log.info("generated draft rejected before anything was shown (%s); composing from the sources", rejected)
-        composition = self.composer.compose(query, hits)
+        composition = self._follow_pointer(query, self.composer.compose(query, hits), retriever)
         marker = "[1]" if is_cjk(composition.text) else " [1]"
         text = f"{composition.text}{marker}"
         emit(text)
@@ -357,6 +359,30 @@ class Assistant:
             language=language, related=self._related(hits, citations), intent=intent,
             images=cited_images(hits, citations),
         )
+
+    def _follow_pointer(self, query: str, composition, retriever: Retriever):
+        """A composed answer that only says "see <article>" is answered from that article instead.
+
+        The article is found by its title (or, where a link's text is not the title, by searching
+        for that text); the customer gets what it says, cited to it, not a pointer to go and read it.
+        """
+        pointer = next((m for u in composition.units if (m := POINTER.search(u.text))), None)
+        if pointer is None or len(composition.units) > 2:
+            return composition
+        title = (pointer.group("title") or pointer.group("zh") or "").strip().rstrip(".?")
+        passages = retriever.index.passages
+        wanted = " ".join(content_tokens(title))
+        doc = next((p.doc_id for p in passages if wanted and " ".join(content_tokens(p.title.rstrip("?."))).startswith(wanted)), None)
+        if doc is None:
+            found = [h for h in retriever.retrieve(title, 3).hits
+                     if h.score >= self.settings.threshold and h.passage.doc_id != composition.hit.passage.doc_id]
+            doc = found[0].passage.doc_id if found else None
+        if doc is None or doc == composition.hit.passage.doc_id:
+            return composition
+        score = composition.hit.score
+        target = [ScoredPassage(p, score) for p in passages if p.doc_id == doc]
+        followed = self.composer.compose(query, target)
+        return followed if followed.units else composition
 
     def best_hit(self, hits: list[ScoredPassage]) -> ScoredPassage | None:
         """The best match among the passages an answer may use (fusion may rank another first)."""

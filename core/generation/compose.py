@@ -29,6 +29,12 @@ MAX_STEPS = 6
 MAX_LIST = 10  # sentences of the list a lead-in introduces ("Common reasons:")
 CLOSE = 0.1  # a second unit joins the first when it scores at least this close
 PASSAGE_MARGIN = 0.15  # passages retrieval scored this close to the best are considered
+CLOSE_NEIGHBOUR = 0.15  # the sentence next to the best one joins it when this close
+MAX_REASONS = 8  # a bulleted list longer than this is not shown whole
+INSTRUCTS = 0.15  # for "how do I" questions, an instruction beats a description of the feature
+INTRODUCES = 0.15  # "You can change the volume for one application." introduces, it does not answer
+OPPOSITE = 0.3  # "To turn Bluetooth on:" for "how do I turn Bluetooth off"
+META = 0.4  # "Learn how often you should back up …" describes the article, it answers nothing
 
 _KEY = re.compile(r"\b(Super|Ctrl|Alt|AltGr|Shift|Print|Esc|Tab|Enter|F\d{1,2})\b\s*\+|\+\s*(Super|Ctrl|Alt|Shift|Tab|Space|Print)\b")
 _POINTS_BACK = re.compile(r"^(that|this|these|those|it|they|such|both)\b|^(这|那|它|其)", re.I)
@@ -38,17 +44,58 @@ _TIME = re.compile(r"\b\d{1,2}(?::\d{2})?\s?(?:am|pm)\b|\b\d{1,2}:\d{2}\b|monday
 # What kind of fact a question asks for; each maps to a test on a unit's text.
 _ASKS = [
     ("duration", re.compile(r"\bhow (long|soon|quickly|fast)\b|\bwhen will\b|\bhow many (days|hours|weeks|minutes)\b|多久|多长时间|几天|多少天|什么时候", re.I)),
-    ("price", re.compile(r"\bhow much\b|\bcost|\bprice|\bfee\b|\bcharge|\bfree\b|\bpay\b.*\bshipping|运费|多少钱|费用|价格|收费", re.I)),
+    ("price", re.compile(r"\bhow much\b|\bcost|\bprice|\bfee\b|\bcharge|\bfree\b|\bpay\b.*\bshipping|\bamounts?\b|\bdenominations?\b|运费|多少钱|费用|价格|收费|面额", re.I)),
     ("count", re.compile(r"\bhow many\b|\bmax(imum)?\b|\blimit\b|\bat least\b|几个|几张|最多|多少个", re.I)),
     ("phone", re.compile(r"\bphone\b|\bcall\b|\bnumber\b(?!.*\border)|\btelephone\b|电话", re.I)),
     ("email", re.compile(r"\be-?mail (address|you)|\bemail\b.*\b(support|contact)|邮箱|电子邮件", re.I)),
     ("time", re.compile(r"\bhours\b|\bopen\b|\bwhat time\b|\bwhen (are|is) (you|the|support)\b|营业时间|几点|工作时间", re.I)),
     ("shortcut", re.compile(r"\bshortcuts?\b|\bkeyboard\b|\bkey (combination|to press)\b|\bhotkey|快捷键", re.I)),
+    ("location", re.compile(r"\bwhere\b.*\b(go|goes|gone|end up|saved?|stored?|kept|located|put)\b|\bwhere .*\bfind\b.*\b(file|folder|recording|screenshot|download)s?\b|保存在哪|存在哪", re.I)),
+    ("looks", re.compile(r"\blooks? like\b|\bwhat format\b|\bformat of\b|长什么样|格式", re.I)),
     ("steps", re.compile(r"^\s*(how (do|can|should) (i|we|you)|how to|steps)\b|怎么|如何|怎样", re.I)),
 ]
 
 
-FACT_KINDS = {"duration", "price", "count", "phone", "email", "time", "shortcut"}
+FACT_KINDS = {"duration", "price", "count", "phone", "email", "time", "shortcut", "location", "looks"}
+_LOCATION = re.compile(r"\b(saved|stored|kept|placed|located|found|put|goes|go) (in|into|at|on|under|to)\b|\bfolder\b|\bdirectory\b|保存在|存放在|文件夹", re.I)
+_LOOKS = re.compile(r"\bfor example\b|\bexample\b|\bconsists? of\b|\blooks? like\b|\bformat\b|\bstarts? with\b|\be\.g\.|例如|格式|开头", re.I)
+# An instruction: an imperative ("Press Ctrl+Shift+U …"), possibly after its purpose ("To hide a file, rename it …").
+_IMPERATIVE = (
+    "open|click|double-click|right-click|press|select|choose|go|enter|type|set|switch|use|rename|tap|drag|"
+    "find|check|contact|call|email|sign|log|visit|turn|change|add|remove|delete|install|run|follow|make|keep|"
+    "move|hold|scroll|pick|start|stop|restart|wait|ask|send|include|save|copy|paste|disable|enable|connect|"
+    "unplug|plug|insert|close|edit|search|look|return|print|write|fill|upload|download|reply|try|replace"
+)
+_INSTRUCTION = re.compile(rf"^(?:to [^,:]{{3,80}},\s*)?(?:then\s+|first,?\s+)?(?:{_IMPERATIVE})\b", re.I)
+_CAPABILITY = re.compile(r"^(you can|you may|you are able to|it is possible to|it's possible to)\b|\bgives you the ability to\b|\blets you\b|\ballows you to\b", re.I)
+# Opposite actions that embeddings barely tell apart: "turn Bluetooth off" is not answered by the
+# steps "To turn Bluetooth on:". Each word is the key of its opposite.
+_SWITCHED = re.compile(r"\b(?:turn|switch|set|toggle)\b[^.:;]{0,30}?\b(on|off)\b|\b(on|off)\b", re.I)
+_OPPOSITES = {"on": "off", "off": "on", "enable": "disable", "disable": "enable", "show": "hide", "hide": "show",
+              "unhide": "hide", "lock": "unlock", "unlock": "lock", "mute": "unmute", "unmute": "mute",
+              "connect": "disconnect", "disconnect": "connect", "install": "uninstall", "uninstall": "install"}
+_ACTION = re.compile(r"\b(enabl|disabl|show|hid|unhid|lock|unlock|mut|unmut|connect|disconnect|install|uninstall)(?:e|es|ed|ing|s|d)?\b", re.I)
+_ACTION_BASE = {"enabl": "enable", "disabl": "disable", "hid": "hide", "unhid": "unhide", "mut": "mute", "unmut": "unmute"}
+
+
+def _actions(text: str, switches_only: bool = True) -> set[str]:
+    """The on/off-style actions a text names ("turn … off", "disabled", "unlock")."""
+    found = {_ACTION_BASE.get(m.group(1).lower(), m.group(1).lower()) for m in _ACTION.finditer(text)}
+    for m in _SWITCHED.finditer(text):
+        word = m.group(1) or (None if switches_only else m.group(2))
+        if word:
+            found.add(word.lower())
+    return found
+
+
+def opposes(question: str, text: str) -> bool:
+    """The text is about the opposite action of the question's ("on" for "off"), not also its own."""
+    asked = _actions(question, switches_only=False)
+    said = _actions(text)
+    return any(_OPPOSITES.get(a) in said and a not in said for a in asked)
+
+
+_META = re.compile(r"^(learn|find out|read|discover|see) (how|about|what|why|when|which|where)\b|^this (article|page|guide|section|topic) (explains|describes|shows|covers|tells)\b", re.I)
 _NOT_HOW_TO = re.compile(
     r"^\s*(what|which|who|whom|whose|why|when|where|is|are|was|were|do|does|did|can|could|will|would|should|"
     r"may|might|has|have|had|am|any|much|many)\b", re.I)
@@ -61,6 +108,8 @@ def is_how_to(question: str) -> bool:
     """Asks how to do something: "how do I …", "cancel a print job", "my screen turns off too fast"."""
     if is_cjk(question):
         return bool(re.search(r"怎么|如何|怎样|步骤", question))
+    if re.match(rf"^\s*(?:please\s+)?(?:{_IMPERATIVE})\b", question, re.I):
+        return True  # "stop laptop from sleeping when i close the lid", "change volume for one app"
     if re.match(r"^\s*how\b", question, re.I):
         return not re.match(r"^\s*how (much|many|long|soon|often|old|far|fast|quickly|big|large)\b", question, re.I)
     return not _NOT_HOW_TO.match(question) and not _ASKS_WHAT.search(question)
@@ -85,6 +134,10 @@ def _holds(kind: str, text: str) -> bool:
         return bool(_TIME.search(text))
     if kind == "shortcut":
         return bool(_SHORTCUT.search(text) or _KEY.search(text))
+    if kind == "location":
+        return bool(_LOCATION.search(text))
+    if kind == "looks":
+        return bool(_LOOKS.search(text))
     return False
 
 
@@ -108,19 +161,39 @@ def _render(units: Sequence[Unit], question_tokens: set[str], steps: bool = Fals
     # A heading that is itself a question ("Didn't get the email?") introduces, it does not qualify.
     lead = heading if heading and head_tokens - body_tokens and not heading.rstrip().endswith(("?", "？")) else ""
     listed = 0
+    previous: Unit | None = None
     for unit in units:
-        if unit.kind in ("item", "step", "row"):
+        space = "" if is_cjk(unit.text) else " "
+        if unit.kind in ("item", "step", "row") and previous is not None and previous.kind == unit.kind \
+                and previous.line == unit.line:
+            parts.append(space + unit.text)  # the next sentence of the same list item
+        elif unit.kind in ("item", "step", "row"):
             listed += 1
             marker = (f"{listed}. " if steps else "- ") if len(units) > 1 else ""
             parts.append(("\n" if parts else "") + marker + unit.text)
+        elif previous is not None and previous.kind != "sentence":
+            parts.append("\n" + unit.text)  # a sentence after a list is a paragraph of its own
         else:
-            joiner = "" if not parts else ("" if is_cjk(unit.text) else " ")
-            parts.append(joiner + unit.text)
+            parts.append(("" if not parts else space) + unit.text)
+        previous = unit
     body = "".join(parts)
     if lead:
         separator = "：" if is_cjk(lead) else ":"
         body = f"{lead}{separator}\n{body}" if "\n" in body else f"{lead}{separator} {body}"
     return body
+
+
+def _lines(own: Sequence[Unit], block: int) -> int:
+    """How many list items (lines) a block has: an item of two sentences is one."""
+    return len({u.line for u in own if u.block == block})
+
+
+def _lead_in(own: Sequence[Unit], first_item: Unit) -> Unit | None:
+    """The sentence that introduces a list ("To turn Bluetooth off:"), if the list has one."""
+    if first_item.position == 0:
+        return None
+    lead = own[first_item.position - 1]
+    return lead if lead.kind == "sentence" and lead.text.rstrip().endswith((":", "：")) else None
 
 
 class Composer:
@@ -144,20 +217,39 @@ class Composer:
         first = units[order[0]]
         chosen = [first]
         same = [i for i in order[1:] if units[i].passage == first.passage]
-        steps_here = [u for u in units if u.passage == first.passage and u.kind == "step" and u.context == first.context]
-        if first.kind == "step" and ("steps" in asks or is_how_to(query)):
-            block = [u for u in units if u.passage == first.passage and u.block == first.block]
-            chosen = block[:MAX_STEPS] if len(block) > 1 else chosen
-        elif is_how_to(query) and steps_here and not asks & FACT_KINDS:
-            # "change volume for one app": the steps of the section, not its introduction.
-            block = [u for u in steps_here if u.block == steps_here[0].block][:MAX_STEPS]
-            own = [u for u in units if u.passage == first.passage]
-            lead = own[block[0].position - 1] if block[0].position > 0 else None
-            chosen = ([lead] if lead is not None and lead.kind == "sentence" and lead.text.rstrip().endswith((":", "：")) else []) + block
+        own = [u for u in units if u.passage == first.passage]
+        score_of = {(u.passage, u.position): scores[i] for i, u in enumerate(units)}
+        steps_here = [u for u in own if u.kind == "step" and u.context == first.context]
+        how_to = "steps" in asks or is_how_to(query)
+        facts_asked = bool(asks & FACT_KINDS)
+        if (first.kind == "step" and how_to) or (is_how_to(query) and steps_here and not facts_asked):
+            # "change volume for one app": the steps of the section, not its introduction; of several
+            # step lists ("To turn Bluetooth on:" … "To turn Bluetooth off:"), the one whose steps or
+            # lead-in match the question best.
+            def block_score(number: int) -> float:
+                block = [u for u in own if u.kind == "step" and u.block == number]
+                lead = _lead_in(own, block[0])
+                best = max(score_of[(u.passage, u.position)] for u in block + ([lead] if lead else []))
+                return best - (OPPOSITE if lead is not None and opposes(query, lead.text) else 0.0)
+
+            number = max(dict.fromkeys(u.block for u in steps_here), key=block_score)
+            block = [u for u in own if u.kind == "step" and u.block == number][:MAX_STEPS]
+            lead = _lead_in(own, block[0])
+            chosen = ([lead] if lead is not None else []) + block if len(block) > 1 or lead is not None else [first]
+        elif first.kind == "item" and not facts_asked and 1 < _lines(own, first.block) <= MAX_REASONS:
+            items = [u for u in own if u.block == first.block]
+            # "why was my card declined": the list of reasons is the answer, not two of its items.
+            lead = _lead_in(own, items[0])
+            chosen = ([lead] if lead is not None else []) + items
         else:
             for i in same:
-                if len(chosen) == MAX_UNITS or scores[i] < scores[order[0]] - CLOSE:
+                if len(chosen) == MAX_UNITS:
                     break
+                # A sentence right beside the best one ("Buying a gift card isn't taxed." before "Sales
+                # tax is charged on the items …") may trail it a little more than one further away.
+                beside = units[i].block == first.block and abs(units[i].position - first.position) == 1
+                if scores[i] < scores[order[0]] - (CLOSE_NEIGHBOUR if beside else CLOSE):
+                    continue
                 if self._adds(units[i], chosen):
                     chosen.append(units[i])
             # A unit that does not hold what was asked brings its neighbour that does.
@@ -174,16 +266,19 @@ class Composer:
                 if len(chosen) < MAX_UNITS and unit not in chosen and abs(unit.position - first.position) == 1 \
                         and any(_holds(k, unit.text) for k in facts) and self._adds(unit, chosen):
                     chosen.append(unit)
-        chosen = self._complete(chosen, units, q_tokens)
+        chosen = self._complete(chosen, units, q_tokens, whole_lists=not facts_asked)
         chosen.sort(key=lambda u: u.position)
         steps = all(u.kind == "step" for u in chosen if u.kind != "sentence")
         return Composition(candidates[first.passage], tuple(chosen), _render(chosen, q_tokens, steps))
 
     @staticmethod
-    def _complete(chosen: list[Unit], units: Sequence[Unit], q_tokens: set[str] = frozenset()) -> list[Unit]:
+    def _complete(chosen: list[Unit], units: Sequence[Unit], q_tokens: set[str] = frozenset(),
+                  whole_lists: bool = False) -> list[Unit]:
         """A unit that points back ("That includes …") brings the one before it; a lead-in
         ("We accept the following:") brings the list it introduces; an introduction that only
-        echoes the question ("You can enter any Unicode character …") brings what follows it."""
+        echoes the question ("You can enter any Unicode character …") brings what follows it;
+        with ``whole_lists`` (nothing specific asked), an item of a short list ("Common reasons:")
+        brings the rest of it, since two reasons of four read as if they were all."""
         own = [u for u in units if u.passage == chosen[0].passage]
         first, last = min(chosen, key=lambda u: u.position), max(chosen, key=lambda u: u.position)
         last_tokens = set(content_tokens(last.text))
@@ -195,11 +290,17 @@ class Composer:
             before = own[first.position - 1]
             if before not in chosen:
                 chosen = [before, *chosen]
-        if last.text.rstrip().endswith((":", "：")):
-            following = [u for u in own if u.position > last.position]
+        for lead in [u for u in chosen if u.text.rstrip().endswith((":", "："))]:
+            following = [u for u in own if u.position > lead.position]
             if following and following[0].kind in ("item", "step", "row"):
                 block = [u for u in following if u.block == following[0].block][:MAX_LIST]
                 chosen = [*chosen, *(u for u in block if u not in chosen)]
+        if whole_lists:
+            for block_number in dict.fromkeys(u.block for u in chosen if u.kind == "item"):
+                items = [u for u in own if u.block == block_number]
+                if _lines(own, block_number) <= MAX_REASONS:
+                    lead = _lead_in(own, items[0])
+                    chosen = [*chosen, *(u for u in ([lead] if lead else []) + items if u not in chosen)]
         return chosen
 
     @staticmethod
@@ -220,21 +321,36 @@ class Composer:
             vectors = np.asarray(self.embed([u.full for u in units]), dtype=np.float32)
             similarity = vectors @ np.asarray(self.embed([query]), dtype=np.float32)[0]
         top = hits[0].score
+        how_to = is_how_to(query) and not asks & FACT_KINDS
+        with_steps = {(u.passage, u.context) for u in units if u.kind == "step"}
         scores: list[float] = []
         for i, unit in enumerate(units):
             full_tokens = set(content_tokens(unit.full))
             own_tokens = set(content_tokens(unit.text))
+            # What the unit says beyond the question and its own headings ("Check the amount of ink
+            # or toner left in printer cartridges." under "How can I check my printer's ink levels?").
+            new_share = len(own_tokens - q_tokens - set(content_tokens(unit.context))) / len(own_tokens) if own_tokens else 0.0
             overlap = len(q_tokens & full_tokens) / len(q_tokens) if q_tokens else 0.0
             own = len(q_tokens & own_tokens) / len(q_tokens) if q_tokens else 0.0
             score = float(similarity[i]) + 0.5 * overlap + 0.25 * own
             for kind in asks - {"steps"}:
-                score += 0.25 if _holds(kind, unit.text) else (0.1 if _holds(kind, unit.full) else -0.1)
+                score += 0.25 if _holds(kind, unit.text) else (0.1 if _holds(kind, unit.full) else -0.2)
             if "steps" in asks and unit.kind in ("item", "step"):
                 score += 0.1
             if len(own_tokens) < 3 and not _NUMBER.search(unit.text):
                 score -= 0.15  # "To be accepted, an item must be:" says nothing alone
             if own_tokens and len(own_tokens - q_tokens) / len(own_tokens) < RESTATES:
                 score -= 0.1  # "You can change the volume for one application." only echoes the question
+            if _META.match(unit.text):
+                score -= META
+            if opposes(query, unit.text) or (unit.kind != "sentence" and opposes(query, unit.context.split(" > ")[-1])):
+                score -= OPPOSITE
+            if how_to:
+                if unit.kind == "step" or (_INSTRUCTION.match(unit.text) and new_share >= RESTATES):
+                    score += INSTRUCTS
+                elif _CAPABILITY.search(unit.text) and own >= 0.4 and (unit.passage, unit.context) not in with_steps:
+                    # An introduction with no steps under it; one with steps leads to them (compose()).
+                    score -= INTRODUCES
             score += 0.5 * (hits[unit.passage].score - top)
             scores.append(score)
         return scores

@@ -39,6 +39,7 @@ class Unit:
     context: str  # the passage's title and headings
     kind: UnitKind
     block: int  # consecutive list items / table rows share a block number
+    line: int = 0  # the passage line it comes from: the sentences of one list item share it
 
     @property
     def full(self) -> str:
@@ -62,7 +63,7 @@ def passage_units(passage: Passage, index: int = 0) -> list[Unit]:
     block = 0
     previous: str | None = None
     header: list[str] | None = None
-    for raw in passage.text.splitlines():
+    for number, raw in enumerate(passage.text.splitlines()):
         line = raw.strip()
         if not line:
             previous, header = None, None
@@ -70,7 +71,7 @@ def passage_units(passage: Passage, index: int = 0) -> list[Unit]:
         if raw[:1].isspace() and previous in ("item", "step") and units and not _ITEM.match(line):
             # An indented line continues the list item above it ("2. Click … \n   Click the pointer …").
             last = units[-1]
-            units[-1] = Unit(last.passage, last.position, f"{last.text} {clean(line)}", last.context, last.kind, last.block)
+            units[-1] = Unit(last.passage, last.position, f"{last.text} {clean(line)}", last.context, last.kind, last.block, last.line)
             continue
         if _PIPE_ROW.match(line):
             if _PIPE_RULE.match(line):
@@ -96,7 +97,7 @@ def passage_units(passage: Passage, index: int = 0) -> list[Unit]:
         pieces = [clean(line)] if kind in ("row", "step") else [clean(s) for s in split_sentences(clean(line))]
         for piece in pieces:
             if len(piece) > 2:
-                units.append(Unit(index, len(units), piece, context, kind, block))
+                units.append(Unit(index, len(units), piece, context, kind, block, number))
     return units
 
 

@@ -16,7 +16,9 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 # how the loader writes a table row ("Column: value; Column: value.").
 _LINE_UNIT = re.compile(r"^\s*(?:[-*+•]\s|\d{1,9}[.)]\s)|^[^:\n]{1,80}:\s\S.*[.!?。！？]$")
 # Sentence ends for English and Chinese text.
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")
+# A sentence ends at . ! ? before a space, unless the next word starts in lower case ("rename it
+# with a . at the beginning", "e.g. a file"): such a stop is inside the sentence.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?![a-z])|(?<=[。！？])\s*")
 
 
 @dataclass(frozen=True, slots=True)
