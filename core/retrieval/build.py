@@ -142,7 +142,9 @@ def build_index(
         same_recipe = all(previous.meta.get(key) == value for key, value in _recipe(settings).items())
         wanted = index_config_from_settings(settings, len(loaded.passages))
         same_index = all(previous.index_config.get(key) == value for key, value in wanted.items())
-        if not todo and same_passages and same_recipe and same_index:
+        skipped = [{"path": p.path, "reason": p.reason} for p in loaded.problems]
+        same_skipped = (previous.meta.get("skipped") or []) == skipped  # `kb list` reports them from the manifest
+        if not todo and same_passages and same_recipe and same_index and same_skipped:
             report.up_to_date = True
             report.index_kind, report.index_bytes = previous.kind, index_bytes(index_dir)
             report.seconds = time.perf_counter() - started

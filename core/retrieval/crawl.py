@@ -245,8 +245,19 @@ class _Crawler:
         self.origin, self.prefix = site_scope(self.start)
         self.state = load_state(options.state_path)
         self.previous: dict[str, dict[str, Any]] = self.state["pages"]
+        # Pages are kept under the address they were fetched from in the end; a URL that redirected
+        # there last time finds its ETag / Last-Modified through this map (old address → final).
+        self.previous_redirects: dict[str, str] = dict(self.state.get("redirects") or {})
+        self.redirects: dict[str, str] = {}
         self.pages: dict[str, dict[str, Any]] = {}  # this crawl's pages, by final URL
         self.by_hash: dict[str, str] = {}
+        # Which URL held each content last time: when a page and its copy are both crawled again,
+        # the one kept before stays the one kept, whichever of the two answers first.
+        self.previous_by_hash: dict[str, str] = {}
+        for old_url, entry in self.previous.items():
+            self.previous_by_hash.setdefault(entry.get("hash") or "", old_url)
+        # Copies put aside for a page kept last time; saved after all if that page is gone or changed.
+        self.deferred: list[tuple[str, str, str, dict[str, Any], httpx.Response, str, str]] = []
         self.seen: set[str] = set()
         self.gone: set[str] = set()  # 404/410 now: their old files go
         self.failed: set[str] = set()  # errors: their old files stay
@@ -340,7 +351,7 @@ class _Crawler:
             self._bar.refresh()
 
     async def _fetch(self, client: httpx.AsyncClient, url: str) -> None:
-        old = self.previous.get(url) or {}
+        old = self.previous.get(url) or self.previous.get(self.previous_redirects.get(url, "")) or {}
         headers = {}
         if old.get("etag"):
             headers["If-None-Match"] = old["etag"]
@@ -365,8 +376,16 @@ class _Crawler:
                 self.report.skipped.append(Skipped(url, f"redirects to {final}, crawled on its own"))
                 return
             self.seen.add(final)
+            self.redirects[url] = final
+            if self.previous_redirects.get(url) != final:
+                old = self.previous.get(final) or {}  # it redirects elsewhere now
         if response.status_code == 304 and old.get("file"):
             entry = dict(old)
+            twin = self.by_hash.get(entry.get("hash", ""))
+            if twin is not None and twin != final:
+                # Its twin answered first this time (workers race); one copy is kept, this one's file goes.
+                self.report.skipped.append(Skipped(url, f"duplicate of {twin}"))
+                return
             self.pages[final] = entry
             self.by_hash.setdefault(entry.get("hash", ""), final)
             self.report.unchanged += 1
@@ -392,6 +411,17 @@ class _Crawler:
         if twin is not None and twin != final:
             self.report.skipped.append(Skipped(url, f"duplicate of {twin}"))
             return
+        keeper = self.previous_by_hash.get(digest)
+        if twin is None and keeper not in (None, final) and keeper in self.seen and keeper not in self.gone:
+            # The page kept last time with this content is crawled too but has not answered yet.
+            self.deferred.append((url, keeper, final, old, response, kind, digest))
+            self.report.skipped.append(Skipped(url, f"duplicate of {keeper}"))
+            return
+        self._save(final, old, response, kind, digest)
+
+    def _save(self, final: str, old: dict[str, Any], response: httpx.Response, kind: str, digest: str) -> None:
+        """Keep a page (written unless its file already holds this content) and follow its links."""
+        body = response.content
         self.by_hash[digest] = final
         suffix = ".pdf" if kind in PDF_TYPES else ".html"
         rel = file_for(final, suffix)
@@ -447,6 +477,8 @@ class _Crawler:
                     self._enqueue(url)
                 workers = [asyncio.create_task(self._worker(client)) for _ in range(max(1, self.options.concurrency))]
                 await self.queue.join()
+                while self._resolve_deferred():
+                    await self.queue.join()  # the links of a copy saved after all
                 for worker in workers:
                     worker.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
@@ -458,6 +490,18 @@ class _Crawler:
         self._finish()
         self.report.seconds = time.perf_counter() - started
         return self.report
+
+    def _resolve_deferred(self) -> bool:
+        """Copies put aside whose kept page did not come back with that content: saved now."""
+        saved = False
+        for url, keeper, final, old, response, kind, digest in self.deferred:
+            if digest in self.by_hash or keeper in self.failed:
+                continue  # the page kept last time is still there (or keeps its old copy): the copy stays skipped
+            self.report.skipped = [s for s in self.report.skipped if s.url != url]
+            self._save(final, old, response, kind, digest)
+            saved = True
+        self.deferred = []
+        return saved
 
     def _finish(self) -> None:
         """Old pages the site no longer has are deleted; those that only failed this time stay."""
@@ -478,6 +522,7 @@ class _Crawler:
             "out_dir": str(self.options.out_dir),
             "crawled_at": datetime.now(timezone.utc).isoformat(),
             "pages": kept,
+            "redirects": {**{u: t for u, t in self.previous_redirects.items() if u in self.failed}, **self.redirects},
             "skipped": [asdict(s) for s in self.report.skipped],
         }
         _save_state(self.options.state_path, self.state)

@@ -73,8 +73,26 @@ _TABLE_TOKEN = "askdesktable{}x"
 _TABLE_TOKEN_LINE = re.compile(r"^.*askdesktable(\d+)x.*$", re.MULTILINE)
 
 
-def _tables_aside(html: str) -> tuple[str, list[str]]:
-    """Each ``<table>`` replaced by a token paragraph, and its Markdown (markdownify).
+# Site chrome that is never the article: menus, breadcrumbs, the site header and footer, sidebars,
+# cookie banners. Dropped before main-content extraction because trafilatura, on a page whose
+# article is short (a two-sentence help answer, a topic page that only lists articles), falls
+# back to taking the whole body, menus included. Headers, footers, sidebars and cookie boxes
+# inside the <article>/<main> stay (a header there often holds the H1), and so does a header
+# that holds the page's H1.
+_OUTSIDE_ARTICLE = ("not(ancestor::article) and not(ancestor::main) and not(ancestor::*[@role='main'])"
+                    " and not(.//article) and not(.//main) and not(.//*[@role='main'])")  # nor wrapping it
+_CHROME = " | ".join((
+    "//nav", "//*[@role='navigation']",
+    f"//header[{_OUTSIDE_ARTICLE} and not(.//h1)]", f"//*[@role='banner'][{_OUTSIDE_ARTICLE} and not(.//h1)]",
+    f"//footer[{_OUTSIDE_ARTICLE}]", f"//*[@role='contentinfo'][{_OUTSIDE_ARTICLE}]",
+    "//aside[not(ancestor::article) and not(.//article) and not(.//main)]",
+    f"//*[(contains(translate(@id, 'COKIE', 'cokie'), 'cookie') or contains(translate(@class, 'COKIE', 'cokie'), 'cookie'))"
+    f" and {_OUTSIDE_ARTICLE} and not(.//h1) and not(self::body) and not(self::html)]",
+))
+
+
+def _prepare(html: str) -> tuple[str, list[str]]:
+    """The page without its site chrome, each ``<table>`` replaced by a token paragraph, and its Markdown.
 
     trafilatura turns a table whose header row is empty (key/value tables, common in help
     pages) into one whose first data row is the header, so every row would read
@@ -85,12 +103,13 @@ def _tables_aside(html: str) -> tuple[str, list[str]]:
     from lxml import etree
     from lxml import html as lxml_html
 
-    if "<table" not in html.lower():
-        return html, []
     try:
         tree = lxml_html.fromstring(html)
     except (etree.ParserError, ValueError):
         return html, []
+    for element in tree.xpath(_CHROME):
+        if element.getparent() is not None:
+            element.drop_tree()
     tables: list[str] = []
     for table in tree.xpath("//table[not(ancestor::table)]"):
         tables.append(fragment_to_markdown(lxml_html.tostring(table, encoding="unicode")))
@@ -104,7 +123,7 @@ def page_to_markdown(html: str, url: str | None = None) -> str:
     """The main content of a whole page as Markdown ('' when the page has none)."""
     import trafilatura
 
-    html, tables = _tables_aside(html)
+    html, tables = _prepare(html)
     text = trafilatura.extract(
         html, url=url, output_format="markdown", include_tables=True, include_images=True,
         include_links=False, include_comments=False, deduplicate=False,
