@@ -332,7 +332,7 @@ class Assistant:
         hits, intent = retrieval.hits, retrieval.intent
         best = self.best_hit(hits)
         confidence = best.score if best is not None else 0.0
-        if not self.passes_gate(hits):
+        if not self.passes_gate(hits, retrieval.dense_supported):
             log.info("refused: best score %.3f below threshold %.3f", confidence, self.settings.threshold)
             return replace(self.refusal(language, confidence), intent=intent)
         foreign = retriever.foreign_names(question)
@@ -388,11 +388,17 @@ class Assistant:
         """The best match among the passages an answer may use (fusion may rank another first)."""
         return max(hits[: self.settings.top_k], key=lambda h: h.score, default=None)
 
-    def passes_gate(self, hits: list[ScoredPassage]) -> bool:
-        """Confident enough to answer: the threshold, or just under it with the words all there."""
+    def passes_gate(self, hits: list[ScoredPassage], dense_supported: bool = True) -> bool:
+        """Confident enough to answer: the threshold, or just under it with the words all there.
+
+        Where the embedder does not cover the question's language, the score is word coverage
+        alone, on another scale: it has its own threshold (``lexical_threshold``).
+        """
         best = self.best_hit(hits)
         if best is None:
             return False
+        if not dense_supported:
+            return best.score >= self.settings.lexical_threshold
         if best.score >= self.settings.threshold:
             return True
         return best.score >= self.settings.threshold - LEXICAL_GATE_MARGIN and (best.lexical or 0.0) >= self.settings.lexical_gate

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     )
     top_k: int = Field(3, ge=1, le=20, description="Passages given to the generator.")
     threshold: float = Field(0.35, ge=-1.0, le=1.0, description="Minimum retrieval score to answer.")
+    lexical_threshold: float = Field(
+        0.3, ge=0.0, le=1.0,
+        description="Minimum score to answer a question in a language the embedder does not cover (e.g. Chinese with "
+        "the bundled English embedder), where the score is the share of the question's words a passage holds.",
+    )
     related_threshold: float = Field(0.5, ge=-1.0, le=1.0, description="Minimum score to suggest a related article.")
     max_new_tokens: int = Field(96, ge=1, le=4096, description="Upper bound on generated tokens.")
     max_question_chars: int = Field(4000, ge=10, description="Longer questions are rejected.")

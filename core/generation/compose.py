@@ -34,7 +34,6 @@ MAX_REASONS = 8  # a bulleted list longer than this is not shown whole
 INSTRUCTS = 0.15  # for "how do I" questions, an instruction beats a description of the feature
 INTRODUCES = 0.15  # "You can change the volume for one application." introduces, it does not answer
 OPPOSITE = 0.3  # "To turn Bluetooth on:" for "how do I turn Bluetooth off"
-META = 0.4  # "Learn how often you should back up …" describes the article, it answers nothing
 
 _KEY = re.compile(r"\b(Super|Ctrl|Alt|AltGr|Shift|Print|Esc|Tab|Enter|F\d{1,2})\b\s*\+|\+\s*(Super|Ctrl|Alt|Shift|Tab|Space|Print)\b")
 _POINTS_BACK = re.compile(r"^(that|this|these|those|it|they|such|both)\b|^(这|那|它|其)", re.I)
@@ -207,6 +206,8 @@ class Composer:
         top = hits[0].score
         candidates = [h for h in hits if h.score >= top - PASSAGE_MARGIN] or list(hits[:1])
         units = [u for i, h in enumerate(candidates) for u in passage_units(h.passage, i)]
+        # "Learn how often you should back up …" is about the article; it never answers.
+        units = [u for u in units if not _META.match(u.text)] or units
         if not units:
             passage = candidates[0].passage
             return Composition(candidates[0], (), " ".join(passage.text.split()))
@@ -341,8 +342,6 @@ class Composer:
                 score -= 0.15  # "To be accepted, an item must be:" says nothing alone
             if own_tokens and len(own_tokens - q_tokens) / len(own_tokens) < RESTATES:
                 score -= 0.1  # "You can change the volume for one application." only echoes the question
-            if _META.match(unit.text):
-                score -= META
             if opposes(query, unit.text) or (unit.kind != "sentence" and opposes(query, unit.context.split(" > ")[-1])):
                 score -= OPPOSITE
             if how_to:

@@ -22,7 +22,7 @@ from core.retrieval.hybrid import RetrievalResult, SearchIndex, rerank
 from core.retrieval.index import ScoredPassage
 from core.retrieval.lexical import EN_STOPWORDS
 from core.retrieval.spelling import SpellingCorrector
-from core.retrieval.terms import foreign_names
+from core.retrieval.terms import foreign_names, foreign_names_zh, other_companies
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ class Retriever:
         self._version: str | None = None
         self._reranker = None
         self._speller: tuple[SearchIndex, SpellingCorrector] | None = None
+        self._corpus: tuple[SearchIndex, str] | None = None
         self._dense_languages = dense_languages(settings)
 
     def _current_version(self) -> str:
@@ -112,9 +113,22 @@ class Retriever:
 
     def foreign_names(self, query: str) -> list[str]:
         """Words of the (corrected) query that name something the knowledge base never mentions."""
-        if detect_language(query) != "en":
+        language = detect_language(query)
+        if language == "zh":
+            return foreign_names_zh(query, self.corpus())
+        if language != "en":
             return []
-        return foreign_names(self.correct(query), self.speller().vocabulary, EN_STOPWORDS)
+        vocabulary = self.speller().vocabulary
+        found = foreign_names(self.correct(query), vocabulary, EN_STOPWORDS)
+        return found + [w for w in other_companies(query, vocabulary) if w not in found]
+
+    def corpus(self) -> str:
+        """All the current index's text in one string, for substring checks in scripts without spaces."""
+        index = self.index
+        with self._lock:
+            if self._corpus is None or self._corpus[0] is not index:
+                self._corpus = (index, "\n".join(f"{p.title} {' '.join(p.headings)} {p.text}" for p in index.passages))
+            return self._corpus[1]
 
     def warm_up(self) -> None:
         """Load index and embedder now rather than on the first question."""

@@ -7,6 +7,10 @@ when it is in none of: the knowledge base's words (or a prefix of one: "promo"),
 dictionary (english-words: web2 + GCIDE), or the common words of current English (wordfreq
 Zipf ≥ 4.3: "app", "website"); and it is no typo of a knowledge-base word. The gate refuses
 such a question unless retrieval is very sure anyway.
+
+In Chinese there are no spaces and no capitals to go by: the segmenter (jieba) tags place,
+organisation and other proper names ("淘宝", "京东", "北京"), and such a name that no passage
+contains is foreign.
 """
 
 from __future__ import annotations
@@ -16,6 +20,18 @@ from collections.abc import Collection
 from functools import lru_cache
 
 _WORD = re.compile(r"[a-z]+")
+# Other companies and their products that customers name when they write to the wrong help
+# centre ("whats amazons return policy", "reset my gmail password"). Dictionaries know some of
+# them as ordinary words (amazon) or as common ones (iphone), so they are named here; like any
+# foreign name, each counts only where the knowledge base never mentions it. Words that are also
+# everyday English ("target", "apple", "windows", "chrome") are left out on purpose.
+OTHER_COMPANIES = frozenset(
+    """amazon walmart ebay etsy costco ikea aliexpress alibaba shein temu zalando asos wayfair homedepot
+    netflix spotify hulu disney youtube google gmail android iphone ipad ipod macbook imac macos itunes icloud
+    airpods samsung huawei xiaomi oneplus motorola microsoft outlook hotmail xbox playstation nintendo
+    facebook instagram whatsapp tiktok snapchat twitter linkedin reddit pinterest
+    dropbox uber lyft airbnb expedia venmo klarna afterpay zelle cashapp yahoo""".split()
+)
 MIN_LENGTH = 4
 COMMON_ZIPF = 4.3  # wordfreq's scale: 4.3 ≈ 20 per million words
 
@@ -51,6 +67,27 @@ def foreign_names(question: str, vocabulary: Collection[str], stopwords: Collect
             continue
         if any(form in vocabulary for form in _forms(word)) or any(v.startswith(word) for v in vocabulary):
             continue
-        if not is_common_word(word):
+        if not is_common_word(word) or _forms(word) & OTHER_COMPANIES:
             found.append(word)
     return found
+
+
+_CJK_NAME_TAGS = {"ns", "nt", "nz"}  # jieba: place, organisation, other proper name (person names mis-tag too often)
+
+
+def foreign_names_zh(question: str, corpus: str) -> list[str]:
+    """Proper names of a Chinese question that the knowledge base's text (``corpus``) never contains."""
+    import logging
+
+    import jieba
+    import jieba.posseg as pseg
+
+    jieba.setLogLevel(logging.ERROR)
+    return [w.word for w in pseg.cut(question) if w.flag in _CJK_NAME_TAGS and len(w.word) >= 2 and w.word not in corpus]
+
+
+def other_companies(question: str, vocabulary: Collection[str]) -> list[str]:
+    """Other companies' names in the question as written (before typo correction turns "gmail" into
+    "email"), where the knowledge base never mentions them."""
+    return [w for w in _WORD.findall(question.lower())
+            if _forms(w) & OTHER_COMPANIES and not any(form in vocabulary for form in _forms(w))]

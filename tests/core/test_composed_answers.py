@@ -1,0 +1,151 @@
+"""Composed answers pick what answers the question, not what resembles it.
+
+The unit tests give the composer fixed passages and no embedder, so they test its rules
+(instructions for "how do I", the step list of the asked action, whole short lists, meta text,
+asked locations and formats); the pipeline tests run the sample knowledge base with the bundled
+embedder.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from core.generation.compose import Composer, opposes
+from core.messages import IncomingMessage
+from core.retrieval.chunking import split_sentences
+from core.retrieval.index import ScoredPassage
+from core.retrieval.passages import Passage
+
+
+def _compose(question: str, text: str, title: str = "Help", headings: tuple[str, ...] = ()) -> str:
+    passage = Passage(passage_id="a.md#0", doc_id="a.md", source="a.md", title=title, text=text, headings=headings)
+    return Composer().compose(question, [ScoredPassage(passage, 0.8)]).text
+
+
+def test_a_full_stop_inside_a_sentence_does_not_end_it():
+    text = "To hide a file, rename it with a . at the beginning of its name. For example, rename it to .example.txt."
+    assert split_sentences(text) == [
+        "To hide a file, rename it with a . at the beginning of its name.",
+        "For example, rename it to .example.txt.",
+    ]
+
+
+def test_how_to_is_answered_with_the_instruction_not_the_feature_description():
+    text = ("You can enter any Unicode character using only your keyboard with the code point of the character. "
+            "Every character is identified by a four-character code point. "
+            "To enter a character by its code point, press Ctrl+Shift+U, then type the code and press Enter.")
+    answer = _compose("type a character by its unicode code", text, "Enter special characters", ("Code points",))
+    assert "Ctrl+Shift+U" in answer
+    assert "You can enter any Unicode character" not in answer
+
+
+def test_the_step_list_of_the_asked_action_not_its_opposite():
+    text = ("You can turn Bluetooth on to connect to devices, or turn it off to conserve power.\n\n"
+            "To turn Bluetooth on:\n\n1. Open the Activities overview and start typing Bluetooth.\n"
+            "2. Click on Bluetooth to open the panel.\n3. Set the switch at the top to on.\n\n"
+            "To turn Bluetooth off:\n\n1. Open the system menu from the right side of the top bar.\n2. Select Bluetooth.")
+    answer = _compose("how do i turn bluetooth off", text, "Turn Bluetooth on or off")
+    assert answer.startswith("To turn Bluetooth off:")
+    assert "system menu" in answer and "Set the switch at the top to on" not in answer
+
+
+@pytest.mark.parametrize(
+    "question, text, expected",
+    [
+        ("how do i turn bluetooth off", "To turn Bluetooth on:", True),
+        ("how do i turn bluetooth off", "To turn Bluetooth off:", False),
+        ("how to hide a file", "Show all hidden files", True),
+        ("unlock the screen", "To lock the screen, press Super+L.", True),
+        ("click on the icon", "Set the switch to on.", False),  # "click on" is no switch
+    ],
+)
+def test_opposite_actions_are_told_apart(question, text, expected):
+    assert opposes(question, text) is expected
+
+
+def test_a_short_list_of_reasons_is_shown_whole_with_its_lead_in():
+    text = ("Your payment can be declined for several reasons. The most common are:\n\n"
+            "- the billing address doesn't match the one your bank has on file\n"
+            "- the card has expired. Or the card number was mistyped.\n"
+            "- there isn't enough available credit\n"
+            "- your bank flagged the purchase as unusual")
+    answer = _compose("why did my card get declined", text, "Payment problems", ("Why was my payment declined?",))
+    assert "The most common are:" in answer
+    for reason in ("billing address", "expired", "available credit", "flagged"):
+        assert reason in answer
+    # One bullet per list item, even for an item of two sentences.
+    assert answer.count("\n- ") == 4
+
+
+def test_text_about_the_article_is_never_the_answer():
+    text = ("Learn how often you should back up your important files to make sure that they are safe.\n\n"
+            "How often you make backups depends on the data. Back up at least once per week if a week of "
+            "re-doing lost work is too long for you.")
+    answer = _compose("how often should i back up my files", text, "Frequency of backups")
+    assert not answer.startswith("Learn how")
+
+
+def test_where_is_it_saved_is_answered_with_the_place():
+    text = ("You can take a picture of your screen or record a video of what is happening on the screen.\n\n"
+            "- A screenshot is automatically saved in the Pictures/Screenshots folder in your home folder.\n"
+            "- A screencast video is automatically saved in your Videos/Screencasts folder in your home folder.")
+    answer = _compose("where do screen recordings go", text, "Screenshots and screencasts", ("Where do they go?",))
+    assert "Videos/Screencasts" in answer
+
+
+def test_what_does_it_look_like_is_answered_with_the_format():
+    text = ("A MAC address is the unique identifier assigned by the manufacturer to a piece of network hardware. "
+            "A MAC address consists of six sets of two characters, each separated by a colon. "
+            "00:1B:44:11:3A:B7 is an example of a MAC address.")
+    answer = _compose("what does a mac address look like", text, "What is a MAC address?")
+    assert "six sets of two characters" in answer
+
+
+# ---- through the pipeline, sample knowledge base ------------------------------------------
+@pytest.fixture(scope="module")
+def composing(settings, retriever):
+    from core.assistant import Assistant
+
+    assistant = Assistant(settings, retriever=retriever)
+    assert assistant.composes()
+    return assistant
+
+
+def _ask(assistant, question: str):
+    return assistant.answer(IncomingMessage(text=question, conversation_id=f"composed-{question}"))
+
+
+def test_a_pointer_to_another_article_is_answered_from_that_article(composing):
+    # track-your-order.md only says: ... see "My package is lost, late or damaged. What should I do?"
+    answer = _ask(composing, "tracking says delivered but no package")
+    assert not answer.refused
+    assert answer.citations[0].source == "shipping/lost-or-damaged-package.md"
+    assert "48 hours" in answer.text and "see \"" not in answer.text
+
+
+def test_charged_twice_lists_every_cause(composing):
+    answer = _ask(composing, "i got charged twice")
+    for cause in ("Pending authorizations", "Split shipments", "Two orders"):
+        assert cause in answer.text
+
+
+def test_chinese_questions_about_other_shops_are_refused_and_ours_answered(composing):
+    assert _ask(composing, "淘宝怎么退货").refused  # Taobao's returns, not ours
+    assert _ask(composing, "京东快递一般多久到").refused  # JD.com's delivery times
+    locked = _ask(composing, "密码输错太多次被锁了多久能解")
+    assert not locked.refused and "15 分钟" in locked.text
+    assert locked.citations[0].source == "zh/reset-password.md"
+
+
+def test_other_companies_are_found_before_typo_correction_could_hide_them():
+    from core.retrieval.terms import other_companies
+
+    assert other_companies("how do i reset my gmail password", {"reset", "password", "email"}) == ["gmail"]
+    assert other_companies("whats amazons return policy", {"return", "policy"}) == ["amazons"]
+    # A knowledge base that mentions the company answers about it ("Apple Pay on an iPhone").
+    assert other_companies("can i pay with my iphone", {"iphone", "pay"}) == []
+
+
+def test_a_question_about_another_shop_is_refused(composing):
+    assert _ask(composing, "whats amazons return policy").refused
+    assert _ask(composing, "how do i cancel my amazon prime membership").refused
