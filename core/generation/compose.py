@@ -33,6 +33,7 @@ CLOSE_NEIGHBOUR = 0.15  # the sentence next to the best one joins it when this c
 MAX_REASONS = 8  # a bulleted list longer than this is not shown whole
 INSTRUCTS = 0.15  # for "how do I" questions, an instruction beats a description of the feature
 INTRODUCES = 0.15  # "You can change the volume for one application." introduces, it does not answer
+LABELLED = 0.1  # a list item or row whose label ("Express:") names what the question asks about
 OPPOSITE = 0.3  # "To turn Bluetooth on:" for "how do I turn Bluetooth off"
 
 _KEY = re.compile(r"\b(Super|Ctrl|Alt|AltGr|Shift|Print|Esc|Tab|Enter|F\d{1,2})\b\s*\+|\+\s*(Super|Ctrl|Alt|Shift|Tab|Space|Print)\b")
@@ -50,12 +51,19 @@ _ASKS = [
     ("time", re.compile(r"\bhours\b|\bopen\b|\bwhat time\b|\bwhen (are|is) (you|the|support)\b|营业时间|几点|工作时间", re.I)),
     ("shortcut", re.compile(r"\bshortcuts?\b|\bkeyboard\b|\bkey (combination|to press)\b|\bhotkey|快捷键", re.I)),
     ("location", re.compile(r"\bwhere\b.*\b(go|goes|gone|end up|saved?|stored?|kept|located|put)\b|\bwhere .*\bfind\b.*\b(file|folder|recording|screenshot|download)s?\b|保存在哪|存在哪", re.I)),
+    ("requirement", re.compile(r"\brequirements?\b|\brules?\b|\brequired\b|\bhow (long|strong|short) (must|should|does|do)\b|要求|规则|规定", re.I)),
+    ("carrier", re.compile(r"\bwho (delivers|ships|carries|brings)\b|\b(which|what) (carrier|courier|delivery (company|service)|shipping (company|carrier))\b|哪家快递|什么快递|谁送|承运", re.I)),
     ("looks", re.compile(r"\blooks? like\b|\bwhat format\b|\bformat of\b|长什么样|格式", re.I)),
     ("steps", re.compile(r"^\s*(how (do|can|should) (i|we|you)|how to|steps)\b|怎么|如何|怎样", re.I)),
 ]
 
 
-FACT_KINDS = {"duration", "price", "count", "phone", "email", "time", "shortcut", "location", "looks"}
+FACT_KINDS = {"duration", "price", "count", "phone", "email", "time", "shortcut", "location", "looks", "requirement", "carrier"}
+_REQUIREMENT = re.compile(r"\bat least\b|\bmust\b|\bminimum\b|\bno (more|fewer|less) than\b|\bup to\b|\bonly\b|至少|必须|不少于|不超过|最多|仅", re.I)
+# A named carrier: "ship with DHL", "delivered by UPS", "our carrier is Canada Post", "由 DHL".
+_CARRIER_NAME = r"(?:[A-Z]{2,}\b|FedEx|Purolator|Hermes|Evri|[A-Z][a-z]+ (?:Post|Mail|Parcel|Logistics|Freight)\b)"
+_CARRIER = re.compile(rf"\b(?i:ship|ships|shipped|deliver|delivers|delivered|sent|send|carried|handled) (?i:with|by|via|through)\s+{_CARRIER_NAME}"
+                      rf"|\b(?i:carriers?|couriers?) (?i:is|are|:)\s*{_CARRIER_NAME}|由\s*[A-Z]{{2,}}")
 _LOCATION = re.compile(r"\b(saved|stored|kept|placed|located|found|put|goes|go) (in|into|at|on|under|to)\b|\bfolder\b|\bdirectory\b|保存在|存放在|文件夹", re.I)
 _LOOKS = re.compile(r"\bfor example\b|\bexample\b|\bconsists? of\b|\blooks? like\b|\bformat\b|\bstarts? with\b|\be\.g\.|例如|格式|开头", re.I)
 # An instruction: an imperative ("Press Ctrl+Shift+U …"), possibly after its purpose ("To hide a file, rename it …").
@@ -94,6 +102,7 @@ def opposes(question: str, text: str) -> bool:
     return any(_OPPOSITES.get(a) in said and a not in said for a in asked)
 
 
+_LABEL = re.compile(r"^([^:：]{2,40})[:：]\s*\S")
 _META = re.compile(r"^(learn|find out|read|discover|see) (how|about|what|why|when|which|where)\b|^this (article|page|guide|section|topic) (explains|describes|shows|covers|tells)\b", re.I)
 _NOT_HOW_TO = re.compile(
     r"^\s*(what|which|who|whom|whose|why|when|where|is|are|was|were|do|does|did|can|could|will|would|should|"
@@ -137,6 +146,10 @@ def _holds(kind: str, text: str) -> bool:
         return bool(_LOCATION.search(text))
     if kind == "looks":
         return bool(_LOOKS.search(text))
+    if kind == "requirement":
+        return bool(_REQUIREMENT.search(text))
+    if kind == "carrier":
+        return bool(_CARRIER.search(text))
     return False
 
 
@@ -205,6 +218,10 @@ class Composer:
         """The best units of the best-suited passage among ``hits`` (best first)."""
         top = hits[0].score
         candidates = [h for h in hits if h.score >= top - PASSAGE_MARGIN] or list(hits[:1])
+        if is_cjk(query):
+            # Scored by word coverage alone, one section of the best article can trail another by far
+            # ("加急配送" under US shipping vs the EU section that says it has none): the whole article counts.
+            candidates += [h for h in hits if h.passage.doc_id == hits[0].passage.doc_id and h not in candidates]
         units = [u for i, h in enumerate(candidates) for u in passage_units(h.passage, i)]
         # "Learn how often you should back up …" is about the article; it never answers.
         units = [u for u in units if not _META.match(u.text)] or units
@@ -323,6 +340,10 @@ class Composer:
             similarity = vectors @ np.asarray(self.embed([query]), dtype=np.float32)[0]
         top = hits[0].score
         how_to = is_how_to(query) and not asks & FACT_KINDS
+        cjk = is_cjk(query)
+        doc_best: dict[str, float] = {}
+        for hit in hits:
+            doc_best[hit.passage.doc_id] = max(doc_best.get(hit.passage.doc_id, hit.score), hit.score)
         with_steps = {(u.passage, u.context) for u in units if u.kind == "step"}
         scores: list[float] = []
         for i, unit in enumerate(units):
@@ -342,6 +363,9 @@ class Composer:
                 score -= 0.15  # "To be accepted, an item must be:" says nothing alone
             if own_tokens and len(own_tokens - q_tokens) / len(own_tokens) < RESTATES:
                 score -= 0.1  # "You can change the volume for one application." only echoes the question
+            label = _LABEL.match(unit.text)
+            if label and set(content_tokens(label.group(1))) & q_tokens:
+                score += LABELLED  # "加急配送（Express）：… $14.99" is labelled with what was asked
             if opposes(query, unit.text) or (unit.kind != "sentence" and opposes(query, unit.context.split(" > ")[-1])):
                 score -= OPPOSITE
             if how_to:
@@ -350,6 +374,6 @@ class Composer:
                 elif _CAPABILITY.search(unit.text) and own >= 0.4 and (unit.passage, unit.context) not in with_steps:
                     # An introduction with no steps under it; one with steps leads to them (compose()).
                     score -= INTRODUCES
-            score += 0.5 * (hits[unit.passage].score - top)
+            score += 0.5 * (doc_best[hits[unit.passage].passage.doc_id] - top if cjk else hits[unit.passage].score - top)
             scores.append(score)
         return scores

@@ -149,3 +149,23 @@ def test_other_companies_are_found_before_typo_correction_could_hide_them():
 def test_a_question_about_another_shop_is_refused(composing):
     assert _ask(composing, "whats amazons return policy").refused
     assert _ask(composing, "how do i cancel my amazon prime membership").refused
+
+
+def test_who_delivers_is_answered_with_the_named_carrier():
+    text = ("Orders to Canada and the EU are shipped \"delivered duty unpaid\".\n\n"
+            "Canada and EU orders ship with International Standard. US orders ship with UPS or USPS. "
+            "Canada and EU orders ship with DHL.")
+    answer = _compose("who delivers eu orders", text, "Shipping")
+    assert "DHL" in answer and "International Standard" not in answer
+
+
+def test_rules_are_answered_with_the_requirement():
+    text = ("When you sign in on a new device, we ask for your code after your password.\n\n"
+            "Choose a password that's at least 10 characters long and includes at least one letter and one number.")
+    assert "at least 10 characters" in _compose("password rules when signing up", text, "Create an account")
+
+
+def test_the_item_labelled_with_what_was_asked_wins_in_chinese():
+    text = ("- 国际标准配送： 6-10 个工作日，每单统一运费 $19.99。\n- 国际订单不提供加急配送，满 $50 免运费也仅适用于美国订单。\n\n"
+            "- 加急配送（Express）： 1-2 个工作日，运费 $14.99。")
+    assert "$14.99" in _compose("加急配送多少钱", text, "配送范围和运费")
