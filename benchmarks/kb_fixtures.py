@@ -418,15 +418,20 @@ def build_mixed_kb(root: Path) -> MixedKB:
 
 
 def labelled_questions(expected: dict[str, str], base_url: str, out: Path, limit: int | None = None) -> int:
-    """GNOME Help's labelled questions with the source that now holds each answer; returns the count."""
+    """GNOME Help's labelled questions with the source that now holds each answer; returns the count.
+
+    A question labelled with several articles (``a.md|b.md``: each answers it) gets every one's
+    source, ``URL | file`` in the order labelled, which ``askdesk eval`` reads as "any of these".
+    """
     rows = []
     with open(QUESTIONS, encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
-            first = row["expected_source"].split("|")[0].strip().removesuffix(".md")
-            if first not in expected:
+            slugs = [s.strip().removesuffix(".md") for s in row["expected_source"].split("|") if s.strip()]
+            if not slugs or slugs[0] not in expected:
                 continue
-            target = expected[first]
-            rows.append({"question": row["question"], "expected": f"{base_url}{target}" if target.startswith("/") else target})
+            targets = [expected[s] for s in slugs if s in expected]
+            rows.append({"question": row["question"],
+                         "expected": " | ".join(f"{base_url}{t}" if t.startswith("/") else t for t in targets)})
     rows = rows[:limit] if limit else rows
     with open(out, "w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["question", "expected"])

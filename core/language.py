@@ -44,6 +44,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "smalltalk_yes": "Sure, what would you like to know?",
         "smalltalk_bye": "Goodbye! Come back any time.",
         "contact_intro": "You can reach our support team directly:",
+        "image_alt": "Picture from “{title}”",
+        "image_alt_sources": "Picture from the sources of this answer",
     },
     "zh": {
         "refusal": "抱歉，帮助中心里没有找到这个问题的答案。",
@@ -74,6 +76,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "smalltalk_yes": "好的，您想了解什么？",
         "smalltalk_bye": "再见！欢迎随时回来。",
         "contact_intro": "您可以直接联系我们的客服团队：",
+        "image_alt": "图片来自“{title}”",
+        "image_alt_sources": "图片来自本回答引用的文章",
     },
 }
 

@@ -4,7 +4,8 @@ Every event is acknowledged at once (over HTTP as soon as its signature checks o
 :func:`bots.slack.serve.make_web_app`; in Socket Mode Bolt acks before the listener's work,
 and the listener only schedules a task); the answer is produced in the background:
 👀 on the question → a message with the first words → ``chat.update`` edits as text streams
-(at most once per ``SLACK_STREAM_INTERVAL``) → the final mrkdwn with sources → 👀 removed.
+(at most once per ``SLACK_STREAM_INTERVAL``) → the final mrkdwn with sources (and an image block
+per picture of the cited passages, :mod:`bots.images`) → 👀 removed.
 The streamed message is posted with the first words that are certain and shows only text the final
 answer keeps (no placeholder, no trailing marker): a user never sees text that is later taken back.
 
@@ -46,6 +47,8 @@ from bots.slack.blocks import (
     ConversationRef,
     answer_blocks,
     answer_footer,
+    has_images,
+    without_images,
 )
 from bots.slack.config import SlackSettings
 from bots.slack.events import (
@@ -75,6 +78,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 REACTION = "eyes"
+#: What Slack answers when it cannot download an image block's picture ("downloading image failed").
+IMAGE_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format"})
 #: conversations.replies paging: threads longer than pages × size only lose their oldest turns.
 REPLIES_PAGE_SIZE = 200
 REPLIES_MAX_PAGES = 5
@@ -376,16 +381,17 @@ class SlackBot(Interactions):
                 log.warning("slack: the final answer to %s does not continue its preview", event_id)
             first_blocks = answer_blocks(pieces[0], footer if last == 0 else ())
             if placeholder is None:  # nothing was shown while it was written: post the answer
-                posted = await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=pieces[0],
-                                                            blocks=first_blocks, unfurl_links=False)
+                posted = await self._send_blocks(self.client.chat_postMessage, first_blocks, channel=channel,
+                                                 thread_ts=thread_ts, text=pieces[0], unfurl_links=False)
                 placeholder = str(posted["ts"])
                 await self._db(self.inbox.replied, event_id, placeholder)
             else:
-                await self.client.chat_update(channel=channel, ts=placeholder, text=pieces[0], blocks=first_blocks)
+                await self._send_blocks(self.client.chat_update, first_blocks, channel=channel, ts=placeholder,
+                                        text=pieces[0])
             for number, piece in enumerate(pieces[1:], start=1):
-                await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts or placeholder, text=piece,
-                                                   blocks=answer_blocks(piece, footer if number == last else ()),
-                                                   unfurl_links=False)
+                await self._send_blocks(self.client.chat_postMessage, answer_blocks(piece, footer if number == last else ()),
+                                        channel=channel, thread_ts=thread_ts or placeholder, text=piece,
+                                        unfurl_links=False)
             log.info(
                 "slack: answered %s in %.2fs (mode=%s, confidence=%.2f, %d message(s))",
                 event_id, time.perf_counter() - started, answer.mode, answer.confidence, len(pieces),
@@ -445,8 +451,14 @@ class SlackBot(Interactions):
             pieces = pieces[:5]
             footer = answer_footer(answer, ref)
             for number, piece in enumerate(pieces):
-                await respond(text=piece, blocks=answer_blocks(piece, footer if number == len(pieces) - 1 else ()),
-                              response_type=visibility, replace_original=(number == 0 and visibility == "ephemeral"))
+                blocks = answer_blocks(piece, footer if number == len(pieces) - 1 else ())
+                where = {"response_type": visibility, "replace_original": number == 0 and visibility == "ephemeral"}
+                response = await respond(text=piece, blocks=blocks, **where)
+                if has_images(blocks) and getattr(response, "status_code", 200) >= 400:
+                    # The response_url does not say why; a picture Slack cannot fetch is the likely cause.
+                    log.warning("slack: /ask answer with pictures rejected (HTTP %s); sent without them",
+                                response.status_code)
+                    await respond(text=piece, blocks=without_images(blocks), **where)
         except Busy as busy:
             await self._respond_quietly(respond, escape(phrase(busy.reason, language)))
         except InvalidMessageError as exc:
@@ -494,6 +506,19 @@ class SlackBot(Interactions):
             log.warning("slack: could not read thread %s: %s", thread_ts, exc.response.get("error"))
             return ()
         return thread_history(messages, str(event["ts"]), self.identity, self.slack.thread_history)
+
+    @staticmethod
+    async def _send_blocks(method: Callable[..., Awaitable[Any]], blocks: list[dict[str, Any]], **kwargs: Any) -> Any:
+        """``chat.postMessage`` / ``chat.update`` with ``blocks``; when Slack cannot fetch one of the
+        answer's pictures it rejects the whole message, so the answer is sent again without them."""
+        try:
+            return await method(blocks=blocks, **kwargs)
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            if not has_images(blocks) or error not in IMAGE_ERRORS:
+                raise
+            log.warning("slack: the answer's pictures were rejected (%s); sent without them", error)
+            return await method(blocks=without_images(blocks), **kwargs)
 
     # ---- small Slack helpers that never raise ----------------------------------------------
     async def _react(self, method: str, channel: str, ts: str) -> None:

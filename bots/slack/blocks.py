@@ -1,4 +1,4 @@
-"""Block Kit layouts: answers with 👍/👎 and "Talk to a person", related articles, support-channel posts.
+"""Block Kit layouts: answers with their pictures, 👍/👎 and "Talk to a person", related articles, support-channel posts.
 
 Pure functions (no I/O), so they are tested without Slack. Every label a customer sees
 comes from :func:`core.language.phrase` in the answer's language; the support channel is
@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bots.images import answer_images
 from bots.slack.events import ASK_THREAD_PREFIX, reply_target
 from bots.slack.render import escape, link, split_mrkdwn
 from core.language import phrase
@@ -94,6 +95,20 @@ def related_block(answer: Answer) -> dict[str, Any] | None:
     return {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}}
 
 
+def image_blocks(answer: Answer) -> list[dict[str, Any]]:
+    """One image block per picture of the cited passages (:func:`bots.images.answer_images`)."""
+    return [{"type": "image", "image_url": image.url, "alt_text": image.alt} for image in answer_images(answer)]
+
+
+def has_images(blocks: Iterable[Mapping[str, Any]]) -> bool:
+    return any(block.get("type") == "image" for block in blocks)
+
+
+def without_images(blocks: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``blocks`` less their image blocks: what to send when Slack cannot fetch a picture."""
+    return [dict(block) for block in blocks if block.get("type") != "image"]
+
+
 def feedback_block(ref: ConversationRef, offer_person: bool = False) -> dict[str, Any]:
     """👍 / 👎 (and "Talk to a person" after a refusal); each button's value carries the ref."""
     value = ref.to_value()
@@ -104,8 +119,9 @@ def feedback_block(ref: ConversationRef, offer_person: bool = False) -> dict[str
 
 
 def answer_footer(answer: Answer, ref: ConversationRef) -> list[dict[str, Any]]:
-    """What follows an answer's text: related articles, then the buttons (when the turn was stored)."""
-    blocks: list[dict[str, Any]] = []
+    """What follows an answer's text: the cited passages' pictures, related articles, then the
+    buttons (when the turn was stored)."""
+    blocks: list[dict[str, Any]] = image_blocks(answer)
     related = related_block(answer)
     if related:
         blocks.append(related)
@@ -182,6 +198,6 @@ def block_texts(blocks: Iterable[Mapping[str, Any]]) -> list[str]:
 
 __all__ = [
     "ACTION_CLOSE", "ACTION_DOWN", "ACTION_PERSON", "ACTION_UP", "FEEDBACK_BLOCK", "ConversationRef",
-    "answer_blocks", "answer_footer", "block_texts", "feedback_ack", "feedback_block", "related_block",
-    "sections", "support_blocks",
+    "answer_blocks", "answer_footer", "block_texts", "feedback_ack", "feedback_block", "has_images", "image_blocks",
+    "related_block", "sections", "support_blocks", "without_images",
 ]

@@ -11,6 +11,9 @@ through :mod:`bots.telegram.delivery`. Which messages count as questions:
 The conversation's context is the core's store: each Telegram chat (forum topic) is one
 conversation, passed as ``conversation_id``/``thread_id`` with no history of our own.
 
+The pictures of the passages an answer cites follow it as a photo or an album
+(:func:`bots.telegram.delivery.send_images`, chosen by :mod:`bots.images`).
+
 Every answer carries 👍/👎 buttons (callback ``fb:<turn>:±1``); refusals and 👎 offer
 "Talk to a person" (``person:<turn>``), which, like asking for a human in words, opens an
 escalation posted to the support group with a Close button (``close:<escalation>``).
@@ -50,7 +53,8 @@ from telegram.ext import (
     filters,
 )
 
-from bots.telegram.delivery import StreamedReply, send_chunk, typing
+from bots.images import answer_images
+from bots.telegram.delivery import StreamedReply, send_chunk, send_images, typing
 from bots.telegram.inbox import InboxApplication, InboxQueue, earlier_reply, remember_reply
 from bots.telegram.render import Chunk, escape, render_answer
 from core.assistant import Assistant
@@ -412,6 +416,8 @@ class TelegramAdapter:
                     log.exception("answering update in chat %s failed", chat_id)
                     await reply.fail(phrase("error", detect_language(question)))
                     return
+                # The cited passages' pictures follow the answer, still in the chat's turn (never raises).
+                await send_images(bot, chat_id, answer_images(answer), _topic(message))
         log.info("answered in chat %s (mode=%s, %d sources, %d related, handoff=%s, %.2fs)", chat_id, answer.mode,
                  len(answer.citations), len(answer.related), answer.handoff, answer.latency_s)
 

@@ -6,7 +6,9 @@ The rules this module keeps, so handlers do not have to:
 - a failed *preview* edit never loses the answer: the final text is still sent;
 - flood control (``RetryAfter``) is waited out by the bot's ``AIORateLimiter``, not here;
 - a user never sees text that is later taken back: previews have no cursor and show only the
-  part of the answer whose final rendering is certain (see :func:`bots.telegram.render.render_partial`).
+  part of the answer whose final rendering is certain (see :func:`bots.telegram.render.render_partial`);
+- the pictures of the cited passages follow the answer (:func:`send_images`); a chat that does not
+  allow photos, or a picture Telegram cannot fetch, costs the picture, never the answer.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyParameters
+from telegram import Bot, InlineKeyboardMarkup, InputMediaPhoto, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import ChatAction, ParseMode
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 
+from bots.images import AnswerImage
 from bots.streaming import relay_stream
 from bots.telegram.render import Chunk, escape, render_answer, render_partial, visible_text
 from core.messages import Answer
@@ -81,6 +84,47 @@ async def edit_chunk(bot: Bot, message: Message, chunk: Chunk, markup: InlineKey
     except BadRequest as exc:
         if not is_not_modified(exc):
             raise
+
+
+def _no_rights(exc: TelegramError) -> bool:
+    """The chat does not let the bot send photos (group permissions, a channel, a blocked bot)."""
+    text = str(exc).lower()
+    return isinstance(exc, Forbidden) or "not enough rights" in text or "photos_forbidden" in text
+
+
+async def send_images(bot: Bot, chat_id: int, images: list[AnswerImage], thread_id: int | None = None) -> list[Message]:
+    """The answer's pictures after it: one photo (``sendPhoto`` with its URL), or one album of several.
+
+    Telegram fetches each URL itself. When it cannot fetch one, the album fails as a whole, so
+    the pictures are tried one by one; when the chat does not allow photos, nothing more is
+    tried. Never raises: a picture is never worth an apology in place of an answer."""
+    if not images:
+        return []
+    try:
+        if len(images) == 1:
+            image = images[0]
+            return [await bot.send_photo(chat_id, image.url, caption=image.alt, message_thread_id=thread_id)]
+        album = [InputMediaPhoto(image.url, caption=image.alt) for image in images]
+        return list(await bot.send_media_group(chat_id, album, message_thread_id=thread_id))
+    except TelegramError as exc:
+        if len(images) == 1 or _no_rights(exc):
+            log.info("pictures not sent to chat %s: %s", chat_id, exc)
+            return []
+        log.info("album not sent to chat %s (%s); trying its pictures one by one", chat_id, exc)
+    except Exception:  # noqa: BLE001 - never fail an answer over its pictures
+        log.warning("pictures not sent to chat %s", chat_id, exc_info=True)
+        return []
+    sent: list[Message] = []
+    for image in images:
+        try:
+            sent.append(await bot.send_photo(chat_id, image.url, caption=image.alt, message_thread_id=thread_id))
+        except TelegramError as exc:
+            log.info("picture not sent to chat %s: %s", chat_id, exc)
+            if _no_rights(exc):
+                break
+        except Exception:  # noqa: BLE001
+            log.warning("picture not sent to chat %s", chat_id, exc_info=True)
+    return sent
 
 
 @contextlib.asynccontextmanager

@@ -50,7 +50,7 @@ _ASKS = [
     ("email", re.compile(r"\be-?mail (address|you)|\bemail\b.*\b(support|contact)|邮箱|电子邮件", re.I)),
     ("time", re.compile(r"\bhours\b|\bopen\b|\bwhat time\b|\bwhen (are|is) (you|the|support)\b|营业时间|几点|工作时间", re.I)),
     ("shortcut", re.compile(r"\bshortcuts?\b|\bkeyboard\b|\bkey (combination|to press)\b|\bhotkey|快捷键", re.I)),
-    ("location", re.compile(r"\bwhere\b.*\b(go|goes|gone|end up|saved?|stored?|kept|located|put)\b|\bwhere .*\bfind\b.*\b(file|folder|recording|screenshot|download)s?\b|保存在哪|存在哪", re.I)),
+    ("location", re.compile(r"\bwhere\b.*\b(go|goes|gone|end up|saved?|stored?|kept|located|put)\b|\bwhere (is|are) (the|my|your)\b|\bwhere .*\bfind\b.*\b(file|folder|recording|screenshot|download)s?\b|保存在哪|存在哪", re.I)),
     ("requirement", re.compile(r"\brequirements?\b|\brules?\b|\brequired\b|\bhow (long|strong|short) (must|should|does|do)\b|要求|规则|规定", re.I)),
     ("carrier", re.compile(r"\bwho (delivers|ships|carries|brings)\b|\b(which|what) (carrier|courier|delivery (company|service)|shipping (company|carrier))\b|哪家快递|什么快递|谁送|承运", re.I)),
     ("looks", re.compile(r"\blooks? like\b|\bwhat format\b|\bformat of\b|长什么样|格式", re.I)),
@@ -64,7 +64,7 @@ _REQUIREMENT = re.compile(r"\bat least\b|\bmust\b|\bminimum\b|\bno (more|fewer|l
 _CARRIER_NAME = r"(?:[A-Z]{2,}\b|FedEx|Purolator|Hermes|Evri|[A-Z][a-z]+ (?:Post|Mail|Parcel|Logistics|Freight)\b)"
 _CARRIER = re.compile(rf"\b(?i:ship|ships|shipped|deliver|delivers|delivered|sent|send|carried|handled) (?i:with|by|via|through)\s+{_CARRIER_NAME}"
                       rf"|\b(?i:carriers?|couriers?) (?i:is|are|:)\s*{_CARRIER_NAME}|由\s*[A-Z]{{2,}}")
-_LOCATION = re.compile(r"\b(saved|stored|kept|placed|located|found|put|goes|go) (in|into|at|on|under|to)\b|\bfolder\b|\bdirectory\b|保存在|存放在|文件夹", re.I)
+_LOCATION = re.compile(r"\b(saved|stored|kept|placed|located|found|put|goes|go) (in|into|at|on|under|to)\b|\b(is|are) (under|behind|on the (back|front)|next to|inside|printed on|shown (in|on|under))\b|\bfolder\b|\bdirectory\b|保存在|存放在|文件夹", re.I)
 _LOOKS = re.compile(r"\bfor example\b|\bexample\b|\bconsists? of\b|\blooks? like\b|\bformat\b|\bstarts? with\b|\be\.g\.|例如|格式|开头", re.I)
 # An instruction: an imperative ("Press Ctrl+Shift+U …"), possibly after its purpose ("To hide a file, rename it …").
 _IMPERATIVE = (

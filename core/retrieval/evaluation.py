@@ -3,7 +3,8 @@
 Used by ``askdesk eval`` and the benchmarks. A question set is a CSV with ``question`` and
 ``expected`` columns (``expected_url``/``expected_id``/``expected_title`` are accepted too);
 ``expected`` names the document that should rank first by its doc id, a passage id, its
-title, its URL or its file. Rankings are over distinct documents (``doc_id``): several
+title, its URL or its file; when several documents answer a question equally well,
+``a | b`` names them all (any of them ranked first is right). Rankings are over distinct documents (``doc_id``): several
 passages of one article count once, at the rank of its best passage.
 
 The gate part answers: at the configured threshold, how many in-scope questions would be
@@ -90,8 +91,19 @@ def document_keys(passages: Iterable[Passage]) -> dict[str, set[str]]:
     return keys
 
 
+def expected_names(expected: str, keys: dict[str, set[str]]) -> list[str]:
+    """The names in an ``expected`` cell: the cell itself, or its ``|``-separated alternatives.
+
+    A cell that is itself a name (a title with a ``|`` in it) stays one name.
+    """
+    if "|" not in expected or _norm(expected) in keys:
+        return [expected]
+    return [part.strip() for part in expected.split("|") if part.strip()]
+
+
 def resolve_expected(expected: str, keys: dict[str, set[str]]) -> set[str]:
-    return set(keys.get(_norm(expected), set()))
+    """The doc ids of every document ``expected`` names (empty when it names none)."""
+    return set().union(*(keys.get(_norm(name), set()) for name in expected_names(expected, keys)))
 
 
 def distinct_documents(hits: Sequence[ScoredPassage]) -> list[str]:
@@ -221,8 +233,7 @@ def evaluate(
         result = retriever.retrieve(q.question, depth, query_vector=vector, **search_options)
         ranked = distinct_documents(result.hits)
         expected = resolve_expected(q.expected, keys)
-        if not expected:
-            unresolved.append(q.expected)
+        unresolved += [name for name in expected_names(q.expected, keys) if not keys.get(_norm(name))]
         outcomes.append(
             QuestionOutcome(q.question, q.expected, first_rank(ranked, expected), round(result.confidence, 4),
                             ranked[0] if ranked else None, bool(expected))

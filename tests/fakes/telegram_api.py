@@ -2,7 +2,9 @@
 
 Serves ``/bot<token>/<method>`` like api.telegram.org: ``getMe``, ``getUpdates`` (real long
 poll with ``offset``), ``deleteWebhook``, ``setWebhook``, ``sendMessage``, ``editMessageText``,
-``editMessageReplyMarkup``, ``answerCallbackQuery``, ``sendChatAction``. Inline keyboards are kept
+``editMessageReplyMarkup``, ``answerCallbackQuery``, ``sendChatAction``, and ``sendPhoto`` /
+``sendMediaGroup`` by URL (the pictures in ``photos``; a URL that is not http(s) is refused like one
+Telegram cannot fetch). Inline keyboards are kept
 with each message (``messages[...]["reply_markup"]``), and ``callback_update`` builds the update a
 button click produces. It records every call, checks HTML like Telegram does (allowed tags only,
 ``<``/``>``/``&`` escaped, at most 4096 characters), and can be told to fail once: 429 with
@@ -152,6 +154,8 @@ class FakeTelegramAPI:
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # (chat, id) -> message as sent/edited
         self._callback_ids = itertools.count(1)
         self.callback_queries: dict[str, dict[str, Any] | None] = {}  # id -> answerCallbackQuery params
+        self.photos: list[dict[str, Any]] = []  # pictures sent (sendPhoto, sendMediaGroup), in order
+        self._media_groups = itertools.count(1)
         self._closing = False
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -471,6 +475,45 @@ class FakeTelegramAPI:
                                     "of the message")
         current["reply_markup"] = markup
         return self.message_json(*key)
+
+    def _photo(self, chat_id: int, url: str, caption: str | None, thread_id: Any, group: str | None) -> dict[str, Any]:
+        chat = {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids), "date": int(time.time()), "chat": chat, "from": self._me(),
+            "photo": [{"file_id": f"photo-{len(self.photos)}", "file_unique_id": f"u{len(self.photos)}",
+                       "width": 640, "height": 480}],
+        }
+        if caption:
+            message["caption"] = caption
+        if group:
+            message["media_group_id"] = group
+        if thread_id:
+            message["message_thread_id"] = thread_id
+        self.photos.append({"chat_id": chat_id, "url": url, "caption": caption, "message_thread_id": thread_id,
+                            "media_group_id": group, "message_id": message["message_id"]})
+        return message
+
+    @staticmethod
+    def _fetchable(url: object) -> bool:
+        return isinstance(url, str) and url.startswith(("http://", "https://"))
+
+    async def _api_sendPhoto(self, params: dict[str, Any]) -> Any:
+        if not self._fetchable(params.get("photo")):
+            return self._error(400, "Bad Request: wrong HTTP URL specified")
+        return self._photo(int(params["chat_id"]), params["photo"], params.get("caption"),
+                           params.get("message_thread_id"), None)
+
+    async def _api_sendMediaGroup(self, params: dict[str, Any]) -> Any:
+        media = params.get("media")
+        if isinstance(media, str):
+            media = json.loads(media)
+        if not isinstance(media, list) or not 2 <= len(media) <= 10:
+            return self._error(400, "Bad Request: wrong number of media in the album")
+        if not all(isinstance(m, dict) and m.get("type") == "photo" and self._fetchable(m.get("media")) for m in media):
+            return self._error(400, "Bad Request: wrong HTTP URL specified")
+        group = f"album-{next(self._media_groups)}"
+        return [self._photo(int(params["chat_id"]), m["media"], m.get("caption"), params.get("message_thread_id"), group)
+                for m in media]
 
     async def _api_answerCallbackQuery(self, params: dict[str, Any]) -> Any:
         query_id = str(params.get("callback_query_id"))

@@ -91,6 +91,47 @@ _CHROME = " | ".join((
 ))
 
 
+def _drop_chrome(tree) -> None:
+    for element in tree.xpath(_CHROME):
+        if element.getparent() is not None:
+            element.drop_tree()
+
+
+_HEADINGS = "h1 h2 h3 h4 h5 h6".split()
+LINK_LIST_SHARE = 0.8  # of the words outside headings that are link text: a page of links
+
+
+def is_link_list(html: str) -> bool:
+    """Whether the page's content, without its site chrome, is only a list of links.
+
+    A help centre's home page and its topic or category pages list articles by title: indexed,
+    such a page matches every question about its topic (its text is those titles) and ranks
+    above the article that answers, yet it answers nothing. It counts as a list of links when
+    it has links and link text makes up ``LINK_LIST_SHARE`` of its words outside
+    headings; a short article that points to another ("To reset it, see Passwords.") does not.
+    """
+    from lxml import etree
+    from lxml import html as lxml_html
+
+    try:
+        tree = lxml_html.fromstring(html)
+    except (etree.ParserError, ValueError):
+        return False
+    _drop_chrome(tree)
+    for element in tree.xpath("//script | //style | //noscript | //template | //head"):
+        if element.getparent() is not None:
+            element.drop_tree()
+    main = next(iter(tree.xpath("//main | //*[@role='main'] | //article")), tree)
+
+    def words(element) -> int:
+        return len(element.text_content().split())
+
+    headings = [h for h in main.iter(*_HEADINGS)]
+    links = [a for a in main.iter("a") if not any(h in headings for h in a.iterancestors(*_HEADINGS))]
+    body = words(main) - sum(words(h) for h in headings)
+    return bool(links) and body > 0 and sum(words(a) for a in links) >= LINK_LIST_SHARE * body
+
+
 def _prepare(html: str) -> tuple[str, list[str]]:
     """The page without its site chrome, each ``<table>`` replaced by a token paragraph, and its Markdown.
 
@@ -107,9 +148,7 @@ def _prepare(html: str) -> tuple[str, list[str]]:
         tree = lxml_html.fromstring(html)
     except (etree.ParserError, ValueError):
         return html, []
-    for element in tree.xpath(_CHROME):
-        if element.getparent() is not None:
-            element.drop_tree()
+    _drop_chrome(tree)
     tables: list[str] = []
     for table in tree.xpath("//table[not(ancestor::table)]"):
         tables.append(fragment_to_markdown(lxml_html.tostring(table, encoding="unicode")))
@@ -150,5 +189,7 @@ def load_html(path: Path, url: str | None = None, html: str | None = None) -> li
     body = page_to_markdown(html, url)
     if not body.strip():
         raise UnusableFile("no article text found in the page (only navigation or scripts?)")
+    if is_link_list(html):
+        raise UnusableFile("only a list of links (a home, topic or category page), no article text")
     heading = next((line[2:].strip() for line in body.splitlines() if line.startswith("# ")), None)
     return [Document(body=body, title=heading or _title_tag(html), url=url)]

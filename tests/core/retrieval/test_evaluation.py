@@ -9,7 +9,7 @@ import pytest
 from bots.cli import main
 from core.config import get_settings
 from core.retrieval.evaluation import (
-    EvaluationDataError, balanced_threshold, document_keys, gate_rates, ranking_metrics, read_questions, resolve_expected,
+    EvaluationDataError, balanced_threshold, document_keys, expected_names, gate_rates, ranking_metrics, read_questions, resolve_expected,
 )
 from core.retrieval.passages import Passage
 
@@ -40,6 +40,16 @@ def test_expected_resolves_by_id_title_url_or_file():
     for name in ("returns.md", "returns.md#0", "returns", "https://h.example/returns/", "RETURNS"):
         assert resolve_expected(name, keys) == {"returns.md"}
     assert resolve_expected("nothing", keys) == set()
+
+
+def test_expected_with_alternatives_names_every_right_document():
+    passages = [Passage("returns.md#0", "returns.md", "x", "Returns", "returns.md"),
+                Passage("refunds.md#0", "refunds.md", "y", "Refunds | Money back", "refunds.md")]
+    keys = document_keys(passages)
+    assert resolve_expected("returns.md | refunds.md", keys) == {"returns.md", "refunds.md"}
+    assert resolve_expected("Refunds | Money back", keys) == {"refunds.md"}  # a title with a bar stays one name
+    assert expected_names("returns.md | gone.md", keys) == ["returns.md", "gone.md"]
+    assert resolve_expected("returns.md | gone.md", keys) == {"returns.md"}
 
 
 def test_question_file_needs_question_and_expected(tmp_path):

@@ -139,6 +139,24 @@ def test_html_page_with_only_navigation_is_skipped_with_a_reason(tmp_path):
     assert problems_of(tmp_path) == {"menu.html": "no article text found in the page (only navigation or scripts?)"}
 
 
+def test_html_topic_page_that_only_lists_articles_is_skipped_but_a_pointer_article_is_kept(tmp_path):
+    """A topic page's text is its articles' titles: it would outrank the article that answers."""
+    (tmp_path / "topic.html").write_text(
+        "<html><head><title>Bluetooth | Help</title></head><body><nav><a href='/'>Home</a> <a href='/wifi/'>Wi-Fi</a></nav>"
+        "<main><h1>Bluetooth</h1><ul><li><a href='/bluetooth/connect'>Connect your computer to a Bluetooth device</a></li>"
+        "<li><a href='/bluetooth/off'>Turn Bluetooth on or off</a></li></ul></main></body></html>", encoding="utf-8")
+    (tmp_path / "single.html").write_text(
+        "<html><body><main><h1>Files</h1><p><a href='/files/delete'>Delete files and folders</a></p></main></body></html>",
+        encoding="utf-8")
+    (tmp_path / "pointer.html").write_text(
+        "<html><body><main><h1>Passwords</h1><p>To change the password of your account, see "
+        "<a href='/user/password'>Change your password</a>.</p></main></body></html>", encoding="utf-8")
+    reason = "only a list of links (a home, topic or category page), no article text"
+    assert problems_of(tmp_path) == {"topic.html": reason, "single.html": reason}
+    (passage,) = passages_of(tmp_path, "pointer.html")  # kept: most of its words are not link text
+    assert "To change the password of your account, see" in passage.text
+
+
 # --------------------------------------------------------------------------- PDF
 
 
