@@ -36,6 +36,7 @@ _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _URL = re.compile(r"https?://\S+|www\.\S+", re.I)
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+_POSSESSIVE = re.compile(r"['’]s$")  # "printer’s" is "printer", not "printer’"
 
 NUMBER_WORDS = {
     "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
@@ -78,7 +79,7 @@ def _stem(word: str) -> str:
 
 def content_tokens(text: str) -> list[str]:
     """Lower-cased, lightly stemmed content words; Chinese as character bigrams."""
-    tokens = [_stem(w.lower().strip("'’-")) for w in _WORD.findall(text)]
+    tokens = [_stem(_POSSESSIVE.sub("", w.lower()).strip("'’-")) for w in _WORD.findall(text)]
     tokens = [t for t in tokens if len(t) > 2 and t not in STOPWORDS]
     for run in CJK_RUN.findall(text):
         tokens.extend(run[i : i + 2] for i in range(max(1, len(run) - 1)))
