@@ -64,7 +64,7 @@ _REQUIREMENT = re.compile(r"\bat least\b|\bmust\b|\bminimum\b|\bno (more|fewer|l
 _CARRIER_NAME = r"(?:[A-Z]{2,}\b|FedEx|Purolator|Hermes|Evri|[A-Z][a-z]+ (?:Post|Mail|Parcel|Logistics|Freight)\b)"
 _CARRIER = re.compile(rf"\b(?i:ship|ships|shipped|deliver|delivers|delivered|sent|send|carried|handled) (?i:with|by|via|through)\s+{_CARRIER_NAME}"
                       rf"|\b(?i:carriers?|couriers?) (?i:is|are|:)\s*{_CARRIER_NAME}|由\s*[A-Z]{{2,}}")
-_LOCATION = re.compile(r"\b(saved|stored|kept|placed|located|found|put|goes|go) (in|into|at|on|under|to)\b|\b(is|are) (under|behind|on the (back|front)|next to|inside|printed on|shown (in|on|under))\b|\bfolder\b|\bdirectory\b|保存在|存放在|文件夹", re.I)
+_LOCATION = re.compile(r"\b(saved|stored|kept|placed|located|found|put) (in|into|at|on|under|to)\b|\b(refunded|returned|sent|added|credited|paid|issued) (back )?(to|into|onto)\b|\w\s+(goes|go) (back )?(in|into|to)\b|\b(is|are) (under|behind|on the (back|front)|next to|inside|printed on|shown (in|on|under))\b|\bfolder\b|\bdirectory\b|保存在|存放在|文件夹", re.I)
 _LOOKS = re.compile(r"\bfor example\b|\bexample\b|\bconsists? of\b|\blooks? like\b|\bformat\b|\bstarts? with\b|\be\.g\.|例如|格式|开头", re.I)
 # An instruction: an imperative ("Press Ctrl+Shift+U …"), possibly after its purpose ("To hide a file, rename it …").
 _IMPERATIVE = (

@@ -169,3 +169,16 @@ def test_the_item_labelled_with_what_was_asked_wins_in_chinese():
     text = ("- 国际标准配送： 6-10 个工作日，每单统一运费 $19.99。\n- 国际订单不提供加急配送，满 $50 免运费也仅适用于美国订单。\n\n"
             "- 加急配送（Express）： 1-2 个工作日，运费 $14.99。")
     assert "$14.99" in _compose("加急配送多少钱", text, "配送范围和运费")
+
+
+def test_where_is_the_pin_is_answered_with_the_place_not_an_instruction_to_go_somewhere():
+    text = ("Go to Account > Wallet > Gift cards and add the card number and PIN.\n\n"
+            "1. Enter the 16-digit card number and the 4-digit PIN. On a physical card, the PIN is under the "
+            "scratch-off panel on the back.")
+    assert "scratch-off panel" in _compose("where is the pin on my gift card", text, "Gift cards")
+
+
+def test_where_does_my_refund_go_is_answered_with_where_it_is_refunded_to():
+    text = ("Any amount paid with another method goes back to that method.\n\n"
+            "If you paid with a gift card, the amount you paid with the gift card is refunded to a gift card.")
+    assert "refunded to a gift card" in _compose("paid with gift card where does my refund go", text, "Gift card refunds")
