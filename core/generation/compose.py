@@ -29,6 +29,7 @@ MAX_STEPS = 6
 MAX_LIST = 10  # sentences of the list a lead-in introduces ("Common reasons:")
 CLOSE = 0.1  # a second unit joins the first when it scores at least this close
 PASSAGE_MARGIN = 0.15  # passages retrieval scored this close to the best are considered
+FULL_COVERAGE = 0.99  # ... and those holding (nearly) every word of the question
 CLOSE_NEIGHBOUR = 0.15  # the sentence next to the best one joins it when this close
 MAX_REASONS = 8  # a bulleted list longer than this is not shown whole
 INSTRUCTS = 0.15  # for "how do I" questions, an instruction beats a description of the feature
@@ -65,7 +66,7 @@ _CARRIER_NAME = r"(?:[A-Z]{2,}\b|FedEx|Purolator|Hermes|Evri|[A-Z][a-z]+ (?:Post
 _CARRIER = re.compile(rf"\b(?i:ship|ships|shipped|deliver|delivers|delivered|sent|send|carried|handled) (?i:with|by|via|through)\s+{_CARRIER_NAME}"
                       rf"|\b(?i:carriers?|couriers?) (?i:is|are|:)\s*{_CARRIER_NAME}|由\s*[A-Z]{{2,}}")
 _LOCATION = re.compile(r"\b(saved|stored|kept|placed|located|found|put) (in|into|at|on|under|to)\b|\b(refunded|returned|sent|added|credited|paid|issued) (back )?(to|into|onto)\b|\w\s+(goes|go) (back )?(in|into|to)\b|\b(is|are) (under|behind|on the (back|front)|next to|inside|printed on|shown (in|on|under))\b|\bfolder\b|\bdirectory\b|保存在|存放在|文件夹", re.I)
-_LOOKS = re.compile(r"\bfor example\b|\bexample\b|\bconsists? of\b|\blooks? like\b|\bformat\b|\bstarts? with\b|\be\.g\.|例如|格式|开头", re.I)
+_LOOKS = re.compile(r"\bfor example\b|\b(an|the|this) example\b|\bexample of\b|\bconsists? of\b|\blooks? like\b|\bformat\b|\bstarts? with\b|\be\.g\.|例如|格式|开头", re.I)
 # An instruction: an imperative ("Press Ctrl+Shift+U …"), possibly after its purpose ("To hide a file, rename it …").
 _IMPERATIVE = (
     "open|click|double-click|right-click|press|select|choose|go|enter|type|set|switch|use|rename|tap|drag|"
@@ -218,6 +219,9 @@ class Composer:
         """The best units of the best-suited passage among ``hits`` (best first)."""
         top = hits[0].score
         candidates = [h for h in hits if h.score >= top - PASSAGE_MARGIN] or list(hits[:1])
+        # A passage that holds every word of the question ("Ordering by phone" for "can I place an
+        # order by phone") is a candidate even when its meaning scored lower.
+        candidates += [h for h in hits if h not in candidates and (h.lexical or 0.0) >= FULL_COVERAGE]
         if is_cjk(query):
             # Scored by word coverage alone, one section of the best article can trail another by far
             # ("加急配送" under US shipping vs the EU section that says it has none): the whole article counts.

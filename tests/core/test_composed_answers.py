@@ -182,3 +182,15 @@ def test_where_does_my_refund_go_is_answered_with_where_it_is_refunded_to():
     text = ("Any amount paid with another method goes back to that method.\n\n"
             "If you paid with a gift card, the amount you paid with the gift card is refunded to a gift card.")
     assert "refunded to a gift card" in _compose("paid with gift card where does my refund go", text, "Gift card refunds")
+
+
+def test_a_domain_named_example_is_no_example():
+    text = ("如果您是以访客身份下单的，请访问 northwindgoods.example/returns，输入订单号和下单时使用的邮箱。\n\n"
+            "- 您的订单号（以“NW”开头，后跟 8 位数字）")
+    assert "NW" in _compose("订单号长什么样", text, "联系客服")
+
+
+def test_a_passage_with_every_word_of_the_question_is_considered(composing):
+    # "Ordering by phone" (accessibility.md) scores lower in meaning than the ordering article.
+    answer = _ask(composing, "can i place an order by phone")
+    assert "+1-800-555-0199" in answer.text and answer.citations[0].source == "contact/accessibility.md"
