@@ -54,12 +54,14 @@ _ASKS = [
     ("location", re.compile(r"\bwhere\b.*\b(go|goes|gone|end up|saved?|stored?|kept|located|put)\b|\bwhere (is|are) (the|my|your)\b|\bwhere .*\bfind\b.*\b(file|folder|recording|screenshot|download)s?\b|保存在哪|存在哪", re.I)),
     ("requirement", re.compile(r"\brequirements?\b|\brules?\b|\brequired\b|\bhow (long|strong|short) (must|should|does|do)\b|要求|规则|规定", re.I)),
     ("carrier", re.compile(r"\bwho (delivers|ships|carries|brings)\b|\b(which|what) (carrier|courier|delivery (company|service)|shipping (company|carrier))\b|哪家快递|什么快递|谁送|承运", re.I)),
+    ("refund", re.compile(r"\b(get|receive|have)\b.{0,40}\b(cost|costs|fee|fees|charge|charges|money|shipping)\b.{0,15}\bback\b|退还.{0,6}(运费|费用)|(运费|费用).{0,6}(退|退还)吗", re.I)),
     ("looks", re.compile(r"\blooks? like\b|\bwhat format\b|\bformat of\b|长什么样|格式", re.I)),
     ("steps", re.compile(r"^\s*(how (do|can|should) (i|we|you)|how to|steps)\b|怎么|如何|怎样", re.I)),
 ]
 
 
-FACT_KINDS = {"duration", "price", "count", "phone", "email", "time", "shortcut", "location", "looks", "requirement", "carrier"}
+FACT_KINDS = {"duration", "price", "count", "phone", "email", "time", "shortcut", "location", "looks", "requirement", "carrier", "refund"}
+_REFUNDED = re.compile(r"\brefund(ed|s|able)?\b|\breimburs|\bcredited\b|\bpaid back\b|退还|退款|退回", re.I)
 _REQUIREMENT = re.compile(r"\bat least\b|\bmust\b|\bminimum\b|\bno (more|fewer|less) than\b|\bup to\b|\bonly\b|至少|必须|不少于|不超过|最多|仅", re.I)
 # A named carrier: "ship with DHL", "delivered by UPS", "our carrier is Canada Post", "由 DHL".
 _CARRIER_NAME = r"(?:[A-Z]{2,}\b|FedEx|Purolator|Hermes|Evri|[A-Z][a-z]+ (?:Post|Mail|Parcel|Logistics|Freight)\b)"
@@ -125,7 +127,10 @@ def is_how_to(question: str) -> bool:
 
 
 def asked_facts(question: str) -> set[str]:
-    return {name for name, pattern in _ASKS if pattern.search(question)}
+    asks = {name for name, pattern in _ASKS if pattern.search(question)}
+    if "refund" in asks:
+        asks.discard("price")  # "do I get the shipping cost back": whether it is refunded, not what it costs
+    return asks
 
 
 def _holds(kind: str, text: str) -> bool:
@@ -151,6 +156,8 @@ def _holds(kind: str, text: str) -> bool:
         return bool(_REQUIREMENT.search(text))
     if kind == "carrier":
         return bool(_CARRIER.search(text))
+    if kind == "refund":
+        return bool(_REFUNDED.search(text))
     return False
 
 

@@ -194,3 +194,12 @@ def test_a_passage_with_every_word_of_the_question_is_considered(composing):
     # "Ordering by phone" (accessibility.md) scores lower in meaning than the ordering article.
     answer = _ask(composing, "can i place an order by phone")
     assert "+1-800-555-0199" in answer.text and answer.citations[0].source == "contact/accessibility.md"
+
+
+def test_do_i_get_the_cost_back_is_answered_with_what_is_refunded():
+    text = ("Return shipping costs:\n\n"
+            "- If you changed your mind, $6.95 is deducted from your refund to cover the label.\n"
+            "- The label is free if the item arrived damaged.\n\n"
+            "Original shipping charges aren't refunded unless the return is the result of our mistake.")
+    answer = _compose("do i get the shipping cost back when i return something", text, "Start a return")
+    assert "Original shipping charges aren't refunded" in answer
