@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from core.config import Settings, get_settings
 from core.errors import AskdeskError
-from core.redaction import configure_logging
+from core.redaction import Redactor, configure_logging, secrets_from_env
 
 
 def settings_error(exc: ValidationError) -> str:
@@ -26,7 +26,9 @@ def settings_error(exc: ValidationError) -> str:
     for error in exc.errors():
         name = prefix + "_".join(str(part) for part in error["loc"]).upper()
         problems.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
-    return "invalid setting " + "; ".join(problems) + ". Fix the environment variable or .env."
+    # A mistyped URL or token must not end up on the terminal or in a log: passwords in URLs and token shapes are masked.
+    return Redactor(secrets_from_env())(
+        "invalid setting " + "; ".join(problems) + ". Fix the environment variable or .env.")
 
 
 def _version() -> str:
@@ -57,7 +59,7 @@ def _quiet_libraries() -> None:
 def _assistant(settings: Settings):
     from core.assistant import Assistant
 
-    return Assistant(settings)
+    return Assistant(settings, store=_store(settings))
 
 
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
@@ -75,9 +77,36 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _store(settings: Settings):
-    from core.store import Store
+    from core.store import open_store
 
-    return Store(settings.db_path)
+    return open_store(settings)
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    """``askdesk db upgrade|current``: the database's schema (PostgreSQL via Alembic; SQLite migrates itself)."""
+    if settings.database_url is None:
+        store = _store(settings)  # SQLite: opening it migrates it
+        print(f"SQLite database {settings.db_path}: schema version {store.schema_version} (migrated when opened).")
+        store.close()
+        return 0
+    from core.store_postgres import HEAD_REVISION, current_revision, describe, migrate
+
+    url = settings.database_url.get_secret_value()
+    where = describe(url)
+    try:
+        if args.action == "upgrade":
+            print(f"PostgreSQL {where}: schema at revision {migrate(url)} (head {HEAD_REVISION}).")
+        else:
+            print(f"PostgreSQL {where}: schema at revision {current_revision(url) or 'none'} (head {HEAD_REVISION}).")
+    except Exception as exc:  # noqa: BLE001 - unreachable server, bad credentials: one line for the operator
+        import psycopg
+
+        from core.store_postgres import connection_error
+
+        if isinstance(exc, psycopg.OperationalError):
+            raise connection_error(url, exc) from exc
+        raise
+    return 0
 
 
 def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
@@ -377,6 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("purge", help="delete data older than ASKDESK_RETENTION_DAYS now")
     p.set_defaults(func=cmd_purge)
+
+    p = sub.add_parser("db", help="the database schema: apply migrations (upgrade) or show the revision (current)")
+    p.add_argument("action", choices=("upgrade", "current"))
+    p.set_defaults(func=cmd_db)
 
     p = sub.add_parser("run", help="serve Slack/Telegram when tokens are set, else chat in the terminal")
     p.set_defaults(func=cmd_run)

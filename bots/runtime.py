@@ -48,10 +48,10 @@ async def open_runtime(settings: Settings, platforms: tuple[str, ...], assistant
                        store: Any = None) -> AsyncIterator[Runtime]:
     """Open the store, make the assistant, instrument both and serve ``ASKDESK_OPS_PORT`` if set."""
     from core.assistant import Assistant
-    from core.store import Store
+    from core.store import open_store
 
     own_store = store is None
-    store = store if store is not None else Store(settings.db_path)
+    store = store if store is not None else open_store(settings)
     ops_runner = None
     try:
         assistant = assistant if assistant is not None else Assistant(settings, store=store)

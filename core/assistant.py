@@ -34,7 +34,7 @@ from core.messages import Answer, Citation, HistoryTurn, IncomingMessage
 from core.retrieval.index import ScoredPassage
 from core.retrieval.retriever import Retriever
 from core.scopes import Scope, ScopeMap, load_scopes
-from core.store import Store
+from core.store import Store, open_store
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class Assistant:
         # The default scope's retriever (or the first): benchmarks and single-KB callers use it.
         self.retriever = self.retrievers[self.scopes.config.default or self.scopes.config.scopes[0].name]
         # Conversation memory, profiles and turns for stats; ``remember=False`` keeps nothing.
-        self.store = store if store is not None or not remember else Store(settings.db_path)
+        self.store = store if store is not None or not remember else open_store(settings)
         self._generator = generator
         self._generator_lock = threading.Lock()
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()

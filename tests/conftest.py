@@ -91,3 +91,83 @@ def eval_questions() -> list[tuple[str, str]]:
 
     with open(EVAL_DATA / "sample_questions.csv", encoding="utf-8") as fh:
         return [(r["question"], r["expected_url"]) for r in csv.DictReader(fh)]
+
+
+# ---- PostgreSQL: the store's second backend ---------------------------------------------------
+#: The server the PostgreSQL tests use (trust auth on the test machines); each test gets its own
+#: schema in it, created before and dropped after, so tests never see each other's rows.
+PG_TEST_URL = os.environ.get("ASKDESK_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+_pg_state: dict[str, str | None] = {}
+
+
+def postgres_unavailable() -> str | None:
+    """Why the PostgreSQL tests cannot run here (no server answers), or None when they can."""
+    if "reason" not in _pg_state:
+        import psycopg
+
+        from core.store_postgres import describe
+
+        try:
+            psycopg.connect(PG_TEST_URL, connect_timeout=3, autocommit=True).close()
+            _pg_state["reason"] = None
+        except psycopg.OperationalError as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            _pg_state["reason"] = (
+                f"PostgreSQL tests skipped: no PostgreSQL server answers at {describe(PG_TEST_URL)} ({first}). "
+                "Start one, or point ASKDESK_TEST_DATABASE_URL at a server the tests may create schemas in."
+            )
+    return _pg_state["reason"]
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """The URL with every connection's search_path set to ``schema`` (a libpq ``options`` parameter)."""
+    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+
+
+class PostgresSchema:
+    """A throw-away schema in the test server: ``url`` connects into it."""
+
+    def __init__(self, prefix: str = "askdesk_test") -> None:
+        import uuid
+
+        import psycopg
+
+        self.name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(PG_TEST_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{self.name}"')
+        self.url = with_search_path(PG_TEST_URL, self.name)
+
+    def drop(self) -> None:
+        import psycopg
+
+        with psycopg.connect(PG_TEST_URL, autocommit=True) as conn:
+            conn.execute("SET lock_timeout = '20s'")
+            conn.execute(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE')
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh, empty PostgreSQL schema for one test (skipped, with the reason, where no server answers)."""
+    reason = postgres_unavailable()
+    if reason:
+        pytest.skip(reason)
+    schema = PostgresSchema()
+    try:
+        yield schema.url
+    finally:
+        schema.drop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store(request, tmp_path):
+    """The store on each backend: SQLite in the test's folder, PostgreSQL in a fresh schema."""
+    if request.param == "sqlite":
+        from core.store import Store
+
+        store = Store(tmp_path / "askdesk.db")
+    else:
+        from core.store_postgres import PostgresStore
+
+        store = PostgresStore(request.getfixturevalue("pg_url"))
+    yield store
+    store.close()

@@ -63,13 +63,14 @@ from bots.slack.events import (
 )
 from bots.slack.interactive import Interactions
 from bots.slack.render import escape, render_answer, render_partial
+from bots.slack.support import SlackSupportChannel
 from bots.streaming import relay_stream
 from core.assistant import Assistant
 from core.errors import InvalidMessageError
 from core.fairness import Busy, FairQueue, Limits
 from core.inbox import Acceptance, Inbox
-from core.support import HandoffDesk
-from core.support.agents import AgentAllowlist, parse_ids
+from core.support import AgentAllowlist, EventClaims, StoreThread, SupportWorkflow
+from core.support.agents import parse_ids
 from core.language import detect_language, phrase
 from core.messages import Answer, HistoryTurn, IncomingMessage
 from core.store import InboxItem, Store
@@ -135,16 +136,21 @@ class SlackBot(Interactions):
         self._tasks: set[asyncio.Task[None]] = set()
         self.inbox = Inbox(store, PLATFORM)
         self.fair = FairQueue(Limits.from_settings(assistant.settings))
-        self.desk = HandoffDesk(store)
         agent_ids, any_member = parse_ids(slack.support_agent_ids)
         self.agents = AgentAllowlist(agent_ids, any_member=any_member)
         if slack.support_channel_id:
             self.agents.warn_if_unset("slack", "SLACK_SUPPORT_AGENT_IDS")
         self._names: dict[str, str | None] = {}  # users.info, once per user and process
-        self._escalation_lock: asyncio.Lock | None = None
         # SQLite writes get their own thread: the default executor is busy with model work,
         # and an ack must never wait behind a generation.
-        self._store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="askdesk-store")
+        self._store_thread = StoreThread()
+        self.claims = EventClaims(store, PLATFORM, self._store_thread)
+        #: Feedback, escalate, forward, relay, close, teach: the core's rules, Slack's posts.
+        self.workflow = SupportWorkflow(
+            PLATFORM, store, SlackSupportChannel(client, slack.support_channel_id),
+            enabled=bool(slack.support_channel_id), agents=self.agents, admins=slack.admins,
+            unavailable=assistant.handoff_unavailable, offload=self._store_thread,
+        )
         # The inbox write sits in front of every ack: its own thread, so no other write delays it.
         self._inbox_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="askdesk-inbox")
 
@@ -178,13 +184,13 @@ class SlackBot(Interactions):
 
     def close(self) -> None:
         """Release the store thread and its SQLite connection (the caller closes the Store itself)."""
-        for thread in (self._store_thread, self._inbox_thread):
-            thread.submit(self.store.close).result()
-            thread.shutdown(wait=True)
+        self._store_thread.call_and_close(self.store.close)
+        self._inbox_thread.submit(self.store.close).result()
+        self._inbox_thread.shutdown(wait=True)
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a store call on the store thread (never on the event loop)."""
-        return await asyncio.get_running_loop().run_in_executor(self._store_thread, partial(fn, *args))
+        return await self._store_thread.run(fn, *args)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run work the bot owns in the background; :meth:`drain` waits for all of it."""
@@ -247,8 +253,9 @@ class SlackBot(Interactions):
             # this runs before Bolt acknowledges the envelope.
             acceptance = request.context.get(ACCEPTED) or await self.accept(body)
             first = acceptance is not None and acceptance.answer_now
+            await self.claims.prune()  # old claims go whichever kind of delivery arrives
         else:
-            first = await self._db(self.store.claim_event, PLATFORM, key)
+            first = await self.claims.claim(key)
         if first:
             return await next()
         retry = (request.headers.get("x-slack-retry-num") or [None])[0]
@@ -276,7 +283,7 @@ class SlackBot(Interactions):
     async def _mention_in_support_thread(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         """An agent @mentioning the bot in an escalation's thread writes to the customer: the
         message event relays it, so the bot does not answer it as a question as well."""
-        if await self._db(self.store.escalation_by_ref, f"{event['channel']}:{event['thread_ts']}") is not None:
+        if await self.workflow.escalation_at(f"{event['channel']}:{event['thread_ts']}") is not None:
             log.debug("slack: mention in an escalation's thread left to the relay")
             return
         self._schedule(event, body, direct=False)
@@ -350,9 +357,9 @@ class SlackBot(Interactions):
                 return
             await self._react("reactions_add", channel, ts)
             reacted = True
-            escalation = await self._db(self.desk.forwarding, message)
-            if escalation is not None:  # a person has this conversation: they get it, not the bot
-                await self.forward_to_support(escalation, message, channel, thread_ts)
+            notice = await self.workflow.take_over(message)
+            if notice is not None:  # a person has this conversation: they get it, not the bot
+                await self._post_quietly(channel, thread_ts, escape(notice))
                 return
             preview = _Preview()
             # A second try after a crash continues in the message the first try posted.
@@ -470,13 +477,10 @@ class SlackBot(Interactions):
     async def _hand_off(self, ref: ConversationRef, message: IncomingMessage) -> str:
         """The user asked for a person: escalate, and what to tell them (honest when no one can come)."""
         try:
-            ok = await self.escalate(ref, message.user_id, message.user_name, message.text)
+            return await self.escalate(ref, message.user_id, message.user_name, message.text)
         except Exception:  # noqa: BLE001 - the customer still gets an honest answer
             log.exception("slack: opening an escalation failed")
-            ok = False
-        if ok:
-            return phrase("handoff", ref.language)
-        return await asyncio.to_thread(self.assistant.handoff_unavailable, ref.language, message)
+            return await self.workflow.unavailable(ref.language, message)
 
     async def _collect(self, message: IncomingMessage) -> Answer:
         async for event in self.assistant.stream(message):

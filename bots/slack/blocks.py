@@ -21,6 +21,8 @@ from bots.slack.render import escape, link, split_mrkdwn
 from core.language import phrase
 from core.messages import Answer
 from core.store import Escalation
+from core.support import clip_transcript
+from core.support.transcript import TRANSCRIPT_LIMIT
 
 ACTION_UP = "askdesk_feedback_up"
 ACTION_DOWN = "askdesk_feedback_down"
@@ -29,8 +31,6 @@ ACTION_CLOSE = "askdesk_close_escalation"
 FEEDBACK_BLOCK = "askdesk_feedback"
 #: Slack's limit for the text of one section block.
 SECTION_LIMIT = 3000
-#: Of an escalation's transcript, what the support post shows (the rest is in the database).
-TRANSCRIPT_LIMIT = 2500
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +158,18 @@ def customer_place(escalation: Escalation) -> str:
     return f"<#{channel}>"
 
 
+def transcript_mrkdwn(transcript: str) -> str:
+    """The escalation's transcript, escaped, cut by the core's one rule (whole lines, oldest dropped)
+    and, should escaping make it longer than a section takes, cut again by the same rule."""
+    budget = SECTION_LIMIT - 40  # "*Transcript*" and the code fence
+    limit = TRANSCRIPT_LIMIT
+    shown = escape(clip_transcript(transcript, limit=limit))
+    while len(shown) > budget:
+        limit //= 2
+        shown = escape(clip_transcript(transcript, limit=limit))
+    return shown
+
+
 def support_blocks(escalation: Escalation, closed_by: str | None = None) -> tuple[str, list[dict[str, Any]]]:
     """The post in the support channel: who asked what, where, the transcript, and a Close button."""
     who = f"<@{escalation.user_id}>" if escalation.user_id else escape(escalation.user_name or "a customer")
@@ -166,11 +178,9 @@ def support_blocks(escalation: Escalation, closed_by: str | None = None) -> tupl
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline}*"}},
         {"type": "section", "text": {"type": "mrkdwn", "text": "*Question*\n>" + escape(escalation.question).replace("\n", "\n>")[:SECTION_LIMIT - 20]}},
     ]
-    transcript = escalation.transcript.strip()
+    transcript = transcript_mrkdwn(escalation.transcript)
     if transcript:
-        if len(transcript) > TRANSCRIPT_LIMIT:
-            transcript = "…" + transcript[-TRANSCRIPT_LIMIT:]
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Transcript*\n```\n{escape(transcript)}\n```"}})
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Transcript*\n```\n{transcript}\n```"}})
     if closed_by is None:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
                        "Reply in this thread: every reply is relayed to the customer. Close it when you are done "
@@ -199,5 +209,5 @@ def block_texts(blocks: Iterable[Mapping[str, Any]]) -> list[str]:
 __all__ = [
     "ACTION_CLOSE", "ACTION_DOWN", "ACTION_PERSON", "ACTION_UP", "FEEDBACK_BLOCK", "ConversationRef",
     "answer_blocks", "answer_footer", "block_texts", "feedback_ack", "feedback_block", "has_images", "image_blocks",
-    "related_block", "sections", "support_blocks", "without_images",
+    "related_block", "sections", "support_blocks", "transcript_mrkdwn", "without_images",
 ]

@@ -1,10 +1,12 @@
 """Conversations that go somewhere: 👍/👎, hand-off to a person, agents' replies, ``/askdesk``.
 
-A mixin of :class:`bots.slack.app.SlackBot`, kept apart from the answering code. The core
-decides *that* a conversation goes to a person (:class:`core.support.HandoffDesk`); this
-module decides *where*: the support channel (``SLACK_SUPPORT_CHANNEL``), one post per
-escalation with its transcript and a Close button. A human's reply in that post's thread is
-relayed to the customer's thread (or DM), marked as coming from a person.
+A mixin of :class:`bots.slack.app.SlackBot`, kept apart from the answering code. What happens
+is the core's :class:`core.support.SupportWorkflow` (feedback, escalate, forward, relay,
+close, teach: one set of rules for every platform); this module translates Slack's clicks,
+commands and thread replies into its calls, and its results into Slack replies. Where posts
+go is :class:`bots.slack.support.SlackSupportChannel`: the support channel
+(``SLACK_SUPPORT_CHANNEL``), one post per escalation with its transcript and a Close button;
+a listed agent's reply in that post's thread is relayed to the customer's thread (or DM).
 
 Every click and command is acknowledged at once; the work runs in the background. All
 database access goes through the bot's store thread.
@@ -12,27 +14,22 @@ database access goes through the bot's store thread.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bots.slack.blocks import ACTION_UP, ConversationRef, feedback_ack, support_blocks
-from bots.slack.events import ASK_THREAD_PREFIX, PLATFORM, reply_target, skip_reason
+from bots.slack.blocks import ACTION_UP, ConversationRef, feedback_ack
+from bots.slack.events import ASK_THREAD_PREFIX, PLATFORM, skip_reason
 from bots.slack.render import escape, to_plain
-from core.support import HandoffDesk
-from core.language import detect_language, phrase
-from core.learning import teach
 from core.messages import IncomingMessage
-from core.store import Escalation
+from core.support import RelayOutcome, SupportWorkflow, TeachOutcome
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 Ack = Callable[..., Awaitable[None]]
 DELIVERED = "white_check_mark"  # reaction on an agent's reply once the customer has it
 _BROADCAST = re.compile(r"<!(here|channel|everyone)(?:\|[^>]*)?>")
@@ -58,16 +55,12 @@ class Interactions:
 
     # Provided by SlackBot.
     client: Any
-    assistant: Any
-    store: Any
     slack: Any
     identity: Any
-    desk: HandoffDesk
+    workflow: SupportWorkflow
     _names: dict[str, str | None]
-    _escalation_lock: asyncio.Lock | None
 
     def spawn(self, work: Any) -> None: ...  # pragma: no cover - SlackBot's
-    async def _db(self, fn: Callable[..., T], *args: Any) -> T: ...  # pragma: no cover - SlackBot's
     async def _post_quietly(self, channel: str, thread_ts: str | None, text: str) -> None: ...  # pragma: no cover
 
     # ---- who is who -----------------------------------------------------------------------
@@ -91,12 +84,6 @@ class Interactions:
         self._names[user_id] = name
         return name
 
-    @property
-    def escalation_lock(self) -> asyncio.Lock:
-        if self._escalation_lock is None:
-            self._escalation_lock = asyncio.Lock()
-        return self._escalation_lock
-
     # ---- feedback -------------------------------------------------------------------------
     async def _on_feedback(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
@@ -110,11 +97,9 @@ class Interactions:
 
     async def _feedback(self, ref: ConversationRef, user: str, positive: bool, place: tuple[str, str | None],
                         response_url: str | None) -> None:
-        changed = await self._db(self.store.record_feedback, ref.turn_id, user, 1 if positive else -1)
-        if not changed:
-            log.debug("slack: repeated feedback on turn %s by %s ignored", ref.turn_id, user)
-            return
-        log.info("slack: feedback %s on turn %s", "+1" if positive else "-1", ref.turn_id)
+        result = await self.workflow.feedback(ref.turn_id, user, positive, ref.conversation_id, ref.thread_id)
+        if result is None or not result.changed:
+            return  # another conversation's turn, or a repeated click: nothing to say
         text, blocks = feedback_ack(ref, positive)
         await self._ephemeral(place[0], user, place[1], text, blocks, response_url)
 
@@ -150,96 +135,36 @@ class Interactions:
         self.spawn(self._handoff_clicked(ref, str(user["id"]), user.get("name") or user.get("username")))
 
     async def _handoff_clicked(self, ref: ConversationRef, user_id: str, user_name: str | None) -> None:
-        ok = await self.escalate(ref, user_id, user_name)
-        text = phrase("handoff", ref.language) if ok else await asyncio.to_thread(self.assistant.handoff_unavailable, ref.language)
-        await self._post_quietly(ref.channel, ref.thread_ts, escape(text))
+        await self._post_quietly(ref.channel, ref.thread_ts, escape(await self.escalate(ref, user_id, user_name)))
 
     async def escalate(self, ref: ConversationRef, user_id: str | None, user_name: str | None,
-                       text: str = "") -> bool:
-        """Open (or reuse) the conversation's escalation and post it to the support channel.
-
-        True when the support team has it; False when no one can take it (no support
-        channel configured, or posting there failed) — the caller then says so honestly.
-        """
-        support = self.slack.support_channel_id
-        if not support:
-            log.info("slack: hand-off asked for, but SLACK_SUPPORT_CHANNEL is not set")
-            return False
+                       text: str = "") -> str:
+        """Hand the conversation to the support channel; what to tell the customer (honest when no one can come)."""
         message = IncomingMessage(
             text=text, platform=PLATFORM, conversation_id=ref.conversation_id, thread_id=ref.thread_id,
             user_id=user_id, user_name=user_name or await self._user_name(user_id),
         )
-        async with self.escalation_lock:  # two clicks at once must not post twice
-            # The desk picks the real question when the turn itself was "talk to a human".
-            escalation = await self._db(self.desk.open, message, None, ref.turn_id)
-            if escalation.support_ref:
-                log.info("slack: escalation #%s already with the support team", escalation.id)
-                return True
-            headline, blocks = support_blocks(escalation)
-            try:
-                posted = await self.client.chat_postMessage(channel=support, text=headline, blocks=blocks, unfurl_links=False)
-            except SlackApiError as exc:
-                log.warning("slack: could not post escalation #%s to %s: %s (is the bot in that channel?)",
-                            escalation.id, support, exc.response.get("error"))
-                return False
-            await self._db(self.desk.posted, escalation, f"{posted['channel']}:{posted['ts']}")
-        log.info("slack: escalation #%s posted to the support channel", escalation.id)
-        return True
+        return await self.workflow.escalate(message, ref.language, turn_id=ref.turn_id)
 
     async def _relay_agent_reply(self, event: dict[str, Any]) -> None:
-        """A support agent wrote in an escalation's thread: relay it to the customer."""
-        support_ref = f"{event['channel']}:{event['thread_ts']}"
-        raw = str(event.get("text") or "")
+        """Someone wrote in a thread of the support channel: relay it if it is an agent's reply to an escalation."""
+        escalation = await self.workflow.escalation_at(f"{event['channel']}:{event['thread_ts']}")
+        raw = str(event.get("text") or "").strip()
         agent = str(event.get("user") or "")
-        if not (agent in self.slack.admins or await self.agents.allows(agent)):
-            log.debug("slack: reply by %s in %s not relayed: not a listed support agent", agent, support_ref)
-            return
-        name = await self._user_name(agent)
-        reply = await self._db(self.desk.agent_replied, support_ref, name or agent, to_plain(raw))
-        if reply is None:
-            log.debug("slack: support-channel reply outside an open escalation ignored")
-            return
-        escalation = reply.escalation
-        language = await self._db(self._escalation_language, escalation)
-        label = escape(phrase("agent_reply", language, name="\x00")).replace("\x00", escape(name) if name else f"<@{agent}>")
-        body = _BROADCAST.sub(r"@\1", raw)  # no @channel pings from the support team into a customer's channel
-        text = f":bust_in_silhouette: *{label}*\n{body}"
-        channel, thread_ts = reply_target(escalation.conversation_id, escalation.thread_id or None)
-        try:
-            await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, unfurl_links=False)
-        except SlackApiError as exc:
-            error = exc.response.get("error")
-            log.warning("slack: could not relay to escalation #%s's customer: %s", escalation.id, error)
+        # users.info only for someone whose reply will be relayed (the workflow decides who that is).
+        name = await self._user_name(agent) if escalation is not None and await self.workflow.is_agent(agent) else None
+        # The agent's own mrkdwn reaches the customer, less @channel pings into their channel.
+        result = await self.workflow.relay(escalation, agent, name, to_plain(raw), formatted=_BROADCAST.sub(r"@\1", raw))
+        if result.outcome is RelayOutcome.UNDELIVERED:
             await self._post_quietly(event["channel"], event["thread_ts"],
-                                     f":warning: This reply could not be delivered to the customer (Slack said `{escape(str(error))}`).")
-            return
-        try:
-            await self.client.reactions_add(channel=event["channel"], timestamp=event["ts"], name=DELIVERED)
-        except Exception:  # noqa: BLE001 - cosmetic
-            log.debug("slack: delivered reaction failed", exc_info=True)
-        log.info("slack: agent reply relayed for escalation #%s", escalation.id)
-
-    async def forward_to_support(self, escalation: Escalation, message: IncomingMessage, channel: str,
-                                 thread_ts: str | None) -> None:
-        """The escalated customer wrote again: into the escalation's thread, and tell them so."""
-        support_channel, _, support_ts = (escalation.support_ref or "").partition(":")
-        language = detect_language(message.text)
-        who = escape(message.user_name) if message.user_name else f"<@{message.user_id}>"
-        body = escape(message.text)  # escaped: no @channel pings either
-        try:
-            await self.client.chat_postMessage(channel=support_channel, thread_ts=support_ts, unfurl_links=False,
-                                               text=f":speech_balloon: *{who} (customer) wrote:*\n{body}")
-        except SlackApiError as exc:
-            log.warning("slack: could not forward to escalation #%s's thread: %s", escalation.id, exc.response.get("error"))
-            unavailable = await asyncio.to_thread(self.assistant.handoff_unavailable, language)
-            await self._post_quietly(channel, thread_ts, escape(unavailable))
-            return
-        await self._post_quietly(channel, thread_ts, escape(phrase("forwarded", language)))
-        log.info("slack: customer message forwarded to escalation #%s", escalation.id)
-
-    def _escalation_language(self, escalation: Escalation) -> str:
-        turn = self.store.turn(escalation.turn_id) if escalation.turn_id else None
-        return turn.language if turn else detect_language(escalation.question)
+                                     f":warning: This reply could not be delivered to the customer (Slack said `{escape(str(result.reason))}`).")
+        elif result.outcome is RelayOutcome.RELAYED:
+            try:
+                await self.client.reactions_add(channel=event["channel"], timestamp=event["ts"], name=DELIVERED)
+            except Exception:  # noqa: BLE001 - cosmetic
+                log.debug("slack: delivered reaction failed", exc_info=True)
+        else:
+            log.debug("slack: support-thread message not relayed (%s)", result.outcome.value)
 
     def is_agent_reply(self, event: Mapping[str, Any]) -> bool:
         """A person's message in a thread of the support channel (maybe an escalation's)."""
@@ -262,26 +187,8 @@ class Interactions:
             return
         self.spawn(self._close(escalation_id, user, body.get("response_url")))
 
-    async def close_escalation(self, escalation_id: int, closed_by: str) -> Escalation | None:
-        """Close it, tell the customer, mark the support post; None when it was not open."""
-        escalation = await self._db(self.desk.close, escalation_id, closed_by)
-        if escalation is None:
-            return None
-        language = await self._db(self._escalation_language, escalation)
-        channel, thread_ts = reply_target(escalation.conversation_id, escalation.thread_id or None)
-        await self._post_quietly(channel, thread_ts, escape(phrase("escalation_closed", language)))
-        if escalation.support_ref:
-            support, _, ts = escalation.support_ref.rpartition(":")
-            headline, blocks = support_blocks(escalation, closed_by=closed_by)
-            try:
-                await self.client.chat_update(channel=support, ts=ts, text=f"{headline} (closed)", blocks=blocks)
-            except Exception:  # noqa: BLE001 - the customer was told; the post is cosmetic
-                log.warning("slack: could not mark escalation #%s's post closed", escalation.id, exc_info=True)
-        log.info("slack: escalation #%s closed", escalation.id)
-        return escalation
-
     async def _close(self, escalation_id: int, user: str, response_url: str | None) -> None:
-        if await self.close_escalation(escalation_id, user) is None:
+        if await self.workflow.close(escalation_id, user) is None:
             support = self.slack.support_channel_id or ""
             await self._ephemeral(support, user, None, f"Escalation #{escalation_id} is already closed.", None, response_url)
 
@@ -298,16 +205,13 @@ class Interactions:
 
     async def _teach(self, command: Mapping[str, Any], rest: str) -> str:
         user = str(command.get("user_id") or "")
-        if user not in self.slack.admins:
-            log.info("slack: /askdesk teach refused for a non-admin")
+        result = await self.workflow.teach(user, to_plain(rest), command.get("user_name") or user)
+        if result.outcome is TeachOutcome.REFUSED:
             return ("Sorry, only askdesk admins can teach answers. Ask one of them to add you to "
                     "SLACK_ADMIN_USER_IDS, or send them the question and answer.")
-        question, bar, answer = to_plain(rest).partition("|")
-        if not bar or not question.strip() or not answer.strip():
+        if result.outcome is TeachOutcome.USAGE or result.entry is None:
             return "Please write it as `/askdesk teach QUESTION | ANSWER`, e.g. `/askdesk teach Do you ship to Norway? | Yes, in 5–7 days.`"
-        author = command.get("user_name") or user
-        entry = await self._db(teach, self.store, question.strip(), answer.strip(), author, "slack")
-        log.info("slack: learned Q&A #%s saved for review", entry.id)
+        entry = result.entry
         return (f"Thanks! Saved as pending entry #{entry.id}: “{escape(entry.question)}”. It is not used for answers "
                 "until an admin approves it with `askdesk kb review`.")
 
@@ -322,7 +226,7 @@ class Interactions:
             escalation_id = int(rest.lstrip("#"))
         except ValueError:
             return "Which one? `/askdesk close ESCALATION_ID` (the number in the support-channel post)."
-        closed = await self.close_escalation(escalation_id, user)
+        closed = await self.workflow.close(escalation_id, user)
         if closed is None:
             return f"Escalation #{escalation_id} is not open (already closed, or no such escalation)."
         return f"Escalation #{escalation_id} is closed; the customer was told."

@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import logging
 import sys
-import time
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from dataclasses import dataclass
@@ -40,12 +39,11 @@ from bots.slack.events import BotIdentity
 from core.config import Settings
 from core.errors import ConfigError
 from core.inbox import Acceptance
+from core.support.claims import EVENT_ID_RETENTION_S  # the one rule for how long handled ids are kept
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
-#: Slack stops retrying after a few hours; a week of event ids is plenty and keeps the table small.
-EVENT_ID_RETENTION_S = 7 * 24 * 3600
 
 _TOKEN_HINTS = {
     "invalid_auth": "the token is wrong or was regenerated; copy the current Bot User OAuth Token (xoxb-…) "
@@ -313,8 +311,7 @@ async def run(
     start = await check_start(args, slack)
     stop = stop or stop_on_signals()
     async with open_runtime(settings, ("slack",)) as runtime:
-        runtime.store.forget_events_before(time.time() - EVENT_ID_RETENTION_S)
-        await runtime.warm_up()
+        await runtime.warm_up()  # old handled event ids go with the first delivery (core.support.EventClaims)
         return await serve_started(start, args, settings, slack, runtime, stop)
 
 
@@ -329,4 +326,4 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run(args, settings, slack))
 
 
-__all__ = ["EVENTS_PATH", "SlackStart", "check_app_token", "check_start", "serve_started", "check_bot_token", "make_client", "make_web_app", "run", "serve", "start_http"]
+__all__ = ["EVENTS_PATH", "EVENT_ID_RETENTION_S", "SlackStart", "check_app_token", "check_start", "serve_started", "check_bot_token", "make_client", "make_web_app", "run", "serve", "start_http"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import Any
@@ -23,6 +24,7 @@ from telegram.ext import Application
 from core.inbox import Inbox
 from core.language import phrase
 from core.store import InboxItem
+from core.support import EventClaims
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +32,14 @@ log = logging.getLogger(__name__)
 class InboxQueue(asyncio.Queue):  # type: ignore[type-arg]
     """``Application.update_queue`` that stores each update in the inbox before queueing it."""
 
-    def __init__(self, inbox: Inbox) -> None:
+    def __init__(self, inbox: Inbox, claims: EventClaims | None = None) -> None:
         super().__init__()
         self.inbox = inbox
+        self.claims = claims  # only for pruning: the inbox itself is Telegram's claim on an update
 
     async def put(self, item: Any) -> None:
+        if isinstance(item, Update) and self.claims is not None:
+            await self.claims.prune()  # old handled event ids are forgotten while the bot runs
         if isinstance(item, Update):
             user = item.effective_user
             acceptance = await asyncio.to_thread(
@@ -56,6 +61,13 @@ class InboxApplication(Application):  # type: ignore[type-arg]
     """Marks an update answered once PTB has processed it (use with :class:`InboxQueue`)."""
 
     inbox: Inbox | None = None
+    #: Called once the application has shut down (the adapter releases its database thread).
+    on_shutdown: Callable[[], None] | None = None
+
+    async def shutdown(self) -> None:
+        await super().shutdown()
+        if self.on_shutdown is not None:
+            self.on_shutdown()
 
     async def process_update(self, update: object) -> None:
         token = _CURRENT.set((self.inbox, str(update.update_id))) if (

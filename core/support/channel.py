@@ -32,8 +32,12 @@ class SupportChannel(Protocol):
     async def post_under(self, escalation: Escalation, author: str | None, text: str) -> None:
         """Post the escalated customer's new message under the escalation's post."""
 
-    async def send_to_customer(self, escalation: Escalation, text: str, heading: str | None = None) -> None:
-        """Send ``text`` into the customer's conversation; ``heading`` (an agent's reply frame) goes first, emphasised."""
+    async def send_to_customer(self, escalation: Escalation, text: str, heading: str | None = None, *,
+                               formatted: str | None = None) -> None:
+        """Send ``text`` into the customer's conversation; ``heading`` (an agent's reply frame) goes first, emphasised.
+
+        ``formatted`` is the same text in the platform's own markup, as an agent wrote it (Slack
+        mrkdwn): a channel that has it shows it instead of rendering the plain ``text``."""
 
     async def mark_closed(self, escalation: Escalation, closed_by: str) -> None:
         """Show on the escalation's post that it is closed (and take its Close button away)."""

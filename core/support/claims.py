@@ -39,12 +39,24 @@ class EventClaims:
     async def claim(self, event_id: str) -> bool:
         return await self.offload.run(self._claim, event_id)
 
+    async def prune(self) -> int:
+        """Forget old claims if the last pruning was long enough ago (an adapter calls this for every
+        delivery its inbox takes instead of a claim, so pruning never depends on which kind arrives)."""
+        if self.clock() < self._next_prune:
+            return 0
+        return await self.offload.run(self._prune_if_due)
+
     def _claim(self, event_id: str) -> bool:
-        now = self.clock()
-        if now >= self._next_prune:
-            self._next_prune = now + self.prune_every_s
-            dropped = self.store.forget_events_before(now - self.retention_s)
-            if dropped:
-                log.info("%s: forgot %d handled event ids older than %.0f days", self.platform, dropped,
-                         self.retention_s / 86400)
+        self._prune_if_due()
         return self.store.claim_event(self.platform, event_id)
+
+    def _prune_if_due(self) -> int:
+        now = self.clock()
+        if now < self._next_prune:
+            return 0
+        self._next_prune = now + self.prune_every_s
+        dropped = self.store.forget_events_before(now - self.retention_s)
+        if dropped:
+            log.info("%s: forgot %d handled event ids older than %.0f days", self.platform, dropped,
+                     self.retention_s / 86400)
+        return dropped

@@ -178,10 +178,11 @@ class SupportWorkflow:
                 return phrase("handoff", language)
             try:
                 support_ref = await self.channel.post_escalation(escalation, where)
-            except DeliveryFailed as exc:
+            except Exception as exc:  # noqa: BLE001 - refused or unreachable: the same rule either way
                 # Never open but invisible: the team cannot see it, so it is closed and the customer told.
+                reason = exc.reason if isinstance(exc, DeliveryFailed) else f"{type(exc).__name__}: {exc}"
                 log.warning("%s: could not post escalation #%s to the support team: %s", self.platform,
-                            escalation.id, exc.reason)
+                            escalation.id, reason, exc_info=not isinstance(exc, DeliveryFailed))
                 await self.offload.run(self.desk.close, escalation.id, NOT_POSTED)
                 return await self.unavailable(language, message)
             await self.offload.run(self.desk.posted, escalation, support_ref)
@@ -211,8 +212,11 @@ class SupportWorkflow:
         return await self.offload.run(self.store.escalation, escalation_id)
 
     async def relay(self, escalation: Escalation | None, agent_id: str | None, agent_name: str | None,
-                    text: str) -> RelayResult:
-        """An agent wrote under an escalation's post: send it to the customer, then keep it."""
+                    text: str, *, formatted: str | None = None) -> RelayResult:
+        """An agent wrote under an escalation's post: send it to the customer, then keep it.
+
+        ``text`` is the reply as plain text (what is kept and learned); ``formatted`` the same reply
+        in the platform's markup, if it has one, for the channel to show (see ``send_to_customer``)."""
         if escalation is None:
             return RelayResult(RelayOutcome.NOT_ESCALATION)
         if not await self.is_agent(agent_id):
@@ -229,7 +233,7 @@ class SupportWorkflow:
         language = await self.offload.run(self.desk.customer_language, fresh)
         heading = phrase("agent_reply", language, name=author)
         try:
-            await self.channel.send_to_customer(fresh, body, heading=heading)
+            await self.channel.send_to_customer(fresh, body, heading=heading, formatted=formatted)
         except DeliveryFailed as exc:
             log.warning("%s: could not relay to escalation #%s's customer: %s", self.platform, fresh.id, exc.reason)
             return RelayResult(RelayOutcome.UNDELIVERED, fresh, exc.reason)

@@ -1,4 +1,7 @@
-"""At-least-once answering in the store: accept before ack, leases, take-over after a crash."""
+"""At-least-once answering in the store: accept before ack, leases, take-over after a crash.
+
+On both backends; several processes on one PostgreSQL database: ``tests/core/test_store.py``.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +18,9 @@ from core.store import Store
 
 
 @pytest.fixture()
-def store(tmp_path) -> Store:
-    return Store(tmp_path / "askdesk.db")
+def store(any_store) -> Store:
+    """Each test runs on SQLite and on PostgreSQL (skipped where no PostgreSQL server answers)."""
+    return any_store
 
 
 def test_a_question_is_answered_once_across_redeliveries(store):

@@ -8,16 +8,14 @@ import pytest
 
 from core.language import phrase
 from core.messages import IncomingMessage
-from core.store import Store
 from core.support import AgentAllowlist, RelayOutcome, StoreThread, SupportWorkflow, TeachOutcome, clip_transcript
 from tests.fakes.support_channel import CollectingChannel
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "askdesk.db")
-    yield s
-    s.close()
+def store(any_store):
+    """SQLite and PostgreSQL (skipped where no PostgreSQL server answers)."""
+    return any_store
 
 
 def workflow(store, channel, agents=("AGENT",), enabled=True):
@@ -96,3 +94,30 @@ async def test_forwarding_teach_and_transcript(store):
     clipped = clip_transcript(long, limit=1000, line_limit=100)
     assert clipped.startswith("…\n") and clipped.endswith("…") and len(clipped) <= 1002
     assert "line 19" in clipped and "line 0 " not in clipped
+
+
+async def test_an_unreachable_support_place_counts_as_a_failed_post(store):
+    """Not only a refusal (DeliveryFailed): a connection that fails closes the escalation the same way."""
+
+    class Unreachable(CollectingChannel):
+        async def post_escalation(self, escalation, where):
+            raise ConnectionError("connection reset")
+
+    flow = workflow(store, Unreachable())
+    assert await flow.escalate(message("human"), "en", question="Where is my parcel?") == "unavailable:en"
+    assert [e.status for e in store.escalations_since()] == ["closed"]
+
+
+async def test_old_claims_are_forgotten_on_claims_and_on_pruning(store):
+    import time
+
+    from core.support import EventClaims
+
+    now = [time.time()]  # the store stamps claims with the real time; the claims' clock moves on from it
+    claims = EventClaims(store, "test", StoreThread(), retention_s=100, prune_every_s=10, clock=lambda: now[0])
+    assert await claims.claim("Ev1") and not await claims.claim("Ev1")
+    now[0] += 50
+    assert await claims.prune() == 0, "younger than the retention"
+    now[0] += 100
+    assert await claims.prune() == 1 and await claims.prune() == 0, "pruned at most once per interval"
+    assert await claims.claim("Ev1"), "forgotten: a new delivery of it would be answered"

@@ -28,6 +28,9 @@ class FixedAnswerAssistant(Assistant):
         self.stream_text = stream_text
         self.seen: list[IncomingMessage] = []
 
+    def contact_details(self, language: str = "en", scope=None) -> str | None:  # type: ignore[override]
+        return None  # no knowledge base to find them in: a hand-off nobody takes says so plainly
+
     async def stream(self, message: IncomingMessage) -> AsyncIterator[str | Answer]:  # type: ignore[override]
         self.seen.append(message)
         if self.stream_text:

@@ -71,6 +71,8 @@ class FakeSlack:
 
     def __post_init__(self) -> None:
         self._failures: dict[str, list[Failure]] = {}
+        self._holds: list[tuple[str, asyncio.Event, Callable[[dict[str, Any]], bool] | None]] = []
+        self.held: list[Call] = []  # calls that waited (or are waiting) at a hold
         self._ts = itertools.count(1)
         self._changed = asyncio.Event()
         self._sockets: list[web.WebSocketResponse] = []
@@ -116,6 +118,10 @@ class FakeSlack:
         """Make the next call of ``method`` fail once; ``ratelimited`` answers 429 with Retry-After."""
         status = 429 if error == "ratelimited" else 200
         self._failures.setdefault(method, []).append(Failure(error, status, retry_after if status == 429 else None))
+
+    def hold(self, method: str, gate: asyncio.Event, when: Callable[[dict[str, Any]], bool] | None = None) -> None:
+        """Keep matching calls of ``method`` waiting until ``gate`` is set (a slow Slack); see ``held``."""
+        self._holds.append((method, gate, when))
 
     def seed_message(self, channel: str, ts: str, text: str, user: str, thread_ts: str | None = None, **extra: Any) -> None:
         """A message that exists in the workspace before the test (e.g. earlier thread turns)."""
@@ -164,6 +170,11 @@ class FakeSlack:
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else args.pop("token", None)
         call = Call(method, args, token, time.monotonic())
+        for held_method, gate, when in self._holds:
+            if held_method == method and not gate.is_set() and (when is None or when(args)):
+                self.held.append(call)
+                self._changed.set()
+                await gate.wait()
 
         queued = self._failures.get(method)
         if queued:

@@ -34,7 +34,8 @@ class CollectingChannel:
             raise DeliveryFailed("thread_gone")
         self.under.append((escalation.id, author, text))
 
-    async def send_to_customer(self, escalation: Escalation, text: str, heading: str | None = None) -> None:
+    async def send_to_customer(self, escalation: Escalation, text: str, heading: str | None = None, *,
+                               formatted: str | None = None) -> None:
         if "send_to_customer" in self.fail:
             raise DeliveryFailed("channel_archived")
         self.to_customer.append((escalation.id, heading, text))

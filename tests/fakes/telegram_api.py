@@ -148,6 +148,8 @@ class FakeTelegramAPI:
         self._updates: list[dict[str, Any]] = []
         self._redeliver: list[dict[str, Any]] = []
         self._failures: list[_Failure] = []
+        self._holds: list[tuple[str, asyncio.Event, Callable[[dict[str, Any]], bool] | None]] = []
+        self.held: list[Call] = []  # calls that waited (or are waiting) at a hold
         self._changed = asyncio.Condition()
         self._update_ids = itertools.count(1000)
         self._message_ids = itertools.count(1)
@@ -213,6 +215,10 @@ class FakeTelegramAPI:
                   when: Callable[[dict[str, Any]], bool] | None = None, times: int = 1) -> None:
         """Answer the next ``times`` matching calls of ``method`` with an error."""
         self._failures.append(_Failure(method, status, description, parameters, when, times))
+
+    def hold(self, method: str, gate: asyncio.Event, *, when: Callable[[dict[str, Any]], bool] | None = None) -> None:
+        """Keep matching calls of ``method`` waiting until ``gate`` is set (a slow Telegram); see ``held``."""
+        self._holds.append((method, gate, when))
 
     def calls_to(self, *methods: str, ok_only: bool = True) -> list[Call]:
         return [c for c in self.calls if c.method in methods and (c.status == 200 or not ok_only)]
@@ -334,6 +340,11 @@ class FakeTelegramAPI:
                 params[key] = _decode(key, value) if isinstance(value, str) else value
         call = Call(method, params)
         self.calls.append(call)
+        for held_method, gate, when in self._holds:
+            if held_method == method and not gate.is_set() and (when is None or when(params)):
+                self.held.append(call)
+                await self._notify()
+                await gate.wait()
         try:
             status, payload = await self._respond(request.match_info["token"], method, params)
         except asyncio.CancelledError:

@@ -96,11 +96,13 @@ class RunningBot:
         self.store.close()
 
 
-async def start_bot(fake: FakeSlack, assistant: Assistant, db_path: Path, **overrides: Any) -> RunningBot:
+async def start_bot(fake: FakeSlack, assistant: Assistant, db_path: Path, *, store: Store | None = None,
+                    **overrides: Any) -> RunningBot:
+    """The bot on its own database at ``db_path`` (or on ``store``, which it then closes when stopped)."""
     slack = slack_settings(fake, **overrides)
     client = make_client(slack)
     identity = await check_bot_token(client)
-    store = Store(db_path)
+    store = store if store is not None else Store(db_path)
     bot = SlackBot(assistant, store, slack, client, identity)
     runner, port = await start_http(bot.build_app(), SIGNING_SECRET, "127.0.0.1", 0, spawn=bot.spawn, accept=bot.accept)
     return RunningBot(fake, bot, store, f"http://127.0.0.1:{port}{EVENTS_PATH}", runner, aiohttp.ClientSession())

@@ -96,3 +96,13 @@ def test_support_post_shows_who_what_where_and_closes():
     assert actions(closed) == [] and "Closed by <@UAGENT>" in "\n".join(block_texts(closed))
     assert "a direct message" in support_blocks(escalation(conversation_id="T1:D9", thread_id=""))[0]
     assert "`/ask` in <#C1>" in support_blocks(escalation(thread_id="ask:UALICE"))[0]
+
+
+def test_a_transcript_that_escaping_makes_too_long_is_cut_by_whole_lines():
+    lines = [f"Customer: line {n} " + "<" * 200 for n in range(30)]  # each '<' is four characters escaped
+    _, blocks = support_blocks(escalation(transcript="\n".join(lines)))
+    (transcript,) = [b["text"]["text"] for b in blocks if b.get("text", {}).get("text", "").startswith("*Transcript*")]
+    assert len(transcript) <= SECTION_LIMIT
+    shown = transcript.removeprefix("*Transcript*\n```\n").removesuffix("\n```").splitlines()
+    assert shown[0] == "…" and shown[-1].startswith("Customer: line 29 ")
+    assert all(line.replace("&lt;", "<") in lines for line in shown[1:]), "whole lines only"
