@@ -71,13 +71,14 @@ def build_application(
         .token(token)
         .rate_limiter(AIORateLimiter(max_retries=options.max_retries))
         .concurrent_updates(True)
-        .update_queue(InboxQueue(inbox, EventClaims(store, PLATFORM, offload)))
+        .update_queue(InboxQueue(inbox, EventClaims(store, PLATFORM, offload), offload))
         .application_class(InboxApplication)
     )
     if api_urls:
         builder = builder.base_url(api_urls[0]).base_file_url(api_urls[1])
     application = builder.build()
     application.inbox = inbox
+    application.offload = offload
     adapter = TelegramAdapter(assistant, store, application.bot, options, support, offload)
     register(application, adapter)
     application.on_shutdown = adapter.close

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import Any
@@ -24,7 +24,16 @@ from telegram.ext import Application
 from core.inbox import Inbox
 from core.language import phrase
 from core.store import InboxItem
-from core.support import EventClaims
+from core.support import EventClaims, StoreThread
+
+#: How an inbox call runs off the loop: on the adapter's store thread, never in the default
+#: executor, whose threads the answer pipelines hold — there the write that records a sent reply
+#: could wait long enough for a crash to fall between the send and the record (a duplicate).
+RunOff = Callable[..., Awaitable[Any]]
+
+
+def _runner(offload: StoreThread | None) -> RunOff:
+    return offload.run if offload is not None else asyncio.to_thread
 
 log = logging.getLogger(__name__)
 
@@ -32,17 +41,18 @@ log = logging.getLogger(__name__)
 class InboxQueue(asyncio.Queue):  # type: ignore[type-arg]
     """``Application.update_queue`` that stores each update in the inbox before queueing it."""
 
-    def __init__(self, inbox: Inbox, claims: EventClaims | None = None) -> None:
+    def __init__(self, inbox: Inbox, claims: EventClaims | None = None, offload: StoreThread | None = None) -> None:
         super().__init__()
         self.inbox = inbox
         self.claims = claims  # only for pruning: the inbox itself is Telegram's claim on an update
+        self._run = _runner(offload)
 
     async def put(self, item: Any) -> None:
         if isinstance(item, Update) and self.claims is not None:
             await self.claims.prune()  # old handled event ids are forgotten while the bot runs
         if isinstance(item, Update):
             user = item.effective_user
-            acceptance = await asyncio.to_thread(
+            acceptance = await self._run(
                 self.inbox.accept, str(item.update_id), item.to_dict(), str(user.id) if user else None
             )
             if not acceptance.answer_now:
@@ -54,13 +64,15 @@ class InboxQueue(asyncio.Queue):  # type: ignore[type-arg]
 
 #: The inbox entry of the update being handled (PTB awaits handlers in the task that called
 #: ``process_update``, so handlers see it); None outside an inbox-managed update.
-_CURRENT: ContextVar[tuple[Inbox, str] | None] = ContextVar("askdesk_telegram_update", default=None)
+_CURRENT: ContextVar[tuple[Inbox, str, RunOff] | None] = ContextVar("askdesk_telegram_update", default=None)
 
 
 class InboxApplication(Application):  # type: ignore[type-arg]
     """Marks an update answered once PTB has processed it (use with :class:`InboxQueue`)."""
 
     inbox: Inbox | None = None
+    #: The adapter's store thread, for the inbox's writes (see :data:`RunOff`).
+    offload: StoreThread | None = None
     #: Called once the application has shut down (the adapter releases its database thread).
     on_shutdown: Callable[[], None] | None = None
 
@@ -70,7 +82,8 @@ class InboxApplication(Application):  # type: ignore[type-arg]
             self.on_shutdown()
 
     async def process_update(self, update: object) -> None:
-        token = _CURRENT.set((self.inbox, str(update.update_id))) if (
+        run = _runner(self.offload)
+        token = _CURRENT.set((self.inbox, str(update.update_id), run)) if (
             isinstance(update, Update) and self.inbox is not None) else None
         try:
             await super().process_update(update)
@@ -78,7 +91,7 @@ class InboxApplication(Application):  # type: ignore[type-arg]
             if token is not None:
                 _CURRENT.reset(token)
         if isinstance(update, Update) and self.inbox is not None:
-            await asyncio.to_thread(self.inbox.done, str(update.update_id))
+            await run(self.inbox.done, str(update.update_id))
 
 
 async def earlier_reply(bot: Any, chat_id: int) -> Message | None:
@@ -86,8 +99,8 @@ async def earlier_reply(bot: Any, chat_id: int) -> Message | None:
     current = _CURRENT.get()
     if current is None:
         return None
-    inbox, update_id = current
-    ref = await asyncio.to_thread(inbox.reply_ref, update_id)
+    inbox, update_id, run = current
+    ref = await run(inbox.reply_ref, update_id)
     if not ref:
         return None
     message = Message(int(ref), datetime.now(timezone.utc), Chat(chat_id, Chat.PRIVATE))
@@ -99,8 +112,8 @@ async def remember_reply(message: Message) -> None:
     """Store the reply's first message for the current update (see :func:`earlier_reply`)."""
     current = _CURRENT.get()
     if current is not None:
-        inbox, update_id = current
-        await asyncio.to_thread(inbox.replied, update_id, str(message.message_id))
+        inbox, update_id, run = current
+        await run(inbox.replied, update_id, str(message.message_id))
 
 
 async def resume(application: Application, inbox: Inbox, item: InboxItem) -> None:
@@ -112,7 +125,7 @@ async def resume(application: Application, inbox: Inbox, item: InboxItem) -> Non
         chat, user = update.effective_chat, update.effective_user
         if chat is not None:
             await application.bot.send_message(chat.id, phrase("error", (user.language_code or "en")[:2] if user else "en"))
-        await asyncio.to_thread(inbox.done, item.event_id)
+        await _runner(getattr(application, "offload", None))(inbox.done, item.event_id)
         return
     log.info("telegram: resuming update %s (try %d)", item.event_id, item.attempts)
     await application.process_update(update)
