@@ -48,6 +48,32 @@ def out_of_scope_questions() -> list[str]:
         return [r["question"] for r in csv.DictReader(fh)]
 
 
+async def wait_ready(session: Any, url: str, proc: Any, log: Path, *, timeout_s: float, what: str = "process",
+                     poll_s: float = 0.1) -> None:
+    """Poll ``url`` (a health or readiness endpoint) with the aiohttp ``session`` until it answers 200.
+
+    Raises RuntimeError with the end of ``log`` when the subprocess ``proc`` exits first or
+    ``timeout_s`` passes; ``what`` names it in the message ("worker", "bot").
+    """
+    import asyncio
+    import time
+
+    import aiohttp
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            async with session.get(url) as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(poll_s)
+    raise RuntimeError(f"{what} not ready after {timeout_s:.0f}s:\n{log.read_text()[-3000:]}")
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")

@@ -88,18 +88,9 @@ def _kill(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
 
 
 async def _wait_ready_http(session: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"bot exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            async with session.get(url) as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"bot not ready after {START_TIMEOUT_S:.0f}s:\n{log.read_text()[-3000:]}")
+    from benchmarks.common import wait_ready
+
+    await wait_ready(session, url, proc, log, timeout_s=START_TIMEOUT_S, what="bot", poll_s=0.2)
 
 
 def _integrity(db: Path) -> bool:

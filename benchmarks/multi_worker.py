@@ -191,20 +191,9 @@ def _worker_env(database_url: str | None, workdir: Path) -> dict[str, str]:
 
 
 async def _wait_ready(session: Any, url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    import aiohttp
+    from benchmarks.common import wait_ready
 
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"worker exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            async with session.get(url) as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"worker not ready after {START_TIMEOUT_S:.0f}s:\n{log.read_text()[-3000:]}")
+    await wait_ready(session, url, proc, log, timeout_s=START_TIMEOUT_S, what="worker", poll_s=0.1)
 
 
 async def run(database_url: str | None, *, workers: int = 3, events: int = 300, rate: float = 100.0,

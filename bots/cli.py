@@ -132,8 +132,12 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_kb_add_qa(args: argparse.Namespace, settings: Settings) -> int:
     from core.learning import teach
 
-    entry = teach(_store(settings), args.question, args.answer, author=args.author, source="cli")
-    print(f"Saved as pending #{entry.id}. Approve it with `askdesk kb review --approve {entry.id}`.")
+    from core.scopes import load_scopes
+
+    scope = load_scopes(settings).config.get(args.scope).name if args.scope else None  # a name that exists
+    entry = teach(_store(settings), args.question, args.answer, author=args.author, source="cli", scope=scope)
+    where = f" in scope {scope}" if scope else ""
+    print(f"Saved as pending #{entry.id}{where}. Approve it with `askdesk kb review --approve {entry.id}`.")
     return 0
 
 
@@ -176,10 +180,24 @@ def cmd_kb_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_kb_review(args: argparse.Namespace, settings: Settings) -> int:
-    """Approve/reject pending learned Q&A: by id with flags, else one by one at the prompt."""
-    from core.learning import approve, reject
+    """Approve/reject pending learned Q&A: by id with flags, else one by one at the prompt.
+
+    Each entry is approved into the knowledge base of the scope it was learned in (``--scope``
+    overrides it for the entries approved by this command); only those scopes' indexes are rebuilt.
+    """
+    from core.learning import approve, rebuild_all, reject, target_scope
+    from core.scopes import load_scopes
 
     store = _store(settings)
+    scopes = load_scopes(settings)
+    if args.scope:
+        scopes.config.get(args.scope)  # a name that exists, before anything is approved
+
+    def scope_label(entry) -> str:  # type: ignore[no-untyped-def]
+        if entry.scope is not None:
+            return entry.scope
+        return f"{scopes.config.default} (the default)" if scopes.config.default else "none (approve with --scope NAME)"
+
     decisions = [(i, "approve") for i in args.approve] + [(i, "reject") for i in args.reject]
     pending = store.learned_qas("pending")
     if not decisions:
@@ -187,7 +205,8 @@ def cmd_kb_review(args: argparse.Namespace, settings: Settings) -> int:
             print("No pending Q&A to review.")
             return 0
         for entry in pending:
-            print(f"\n#{entry.id} ({entry.source}, by {entry.author or 'unknown'})\nQ: {entry.question}\nA: {entry.answer}")
+            print(f"\n#{entry.id} ({entry.source}, by {entry.author or 'unknown'}, scope {scope_label(entry)})\n"
+                  f"Q: {entry.question}\nA: {entry.answer}")
         if not sys.stdin.isatty():
             print("\nApprove or reject with --approve ID / --reject ID.")
             return 0
@@ -195,21 +214,22 @@ def cmd_kb_review(args: argparse.Namespace, settings: Settings) -> int:
             choice = input(f"#{entry.id}: [a]pprove, [r]eject, [s]kip? ").strip().lower()[:1]
             if choice in ("a", "r"):
                 decisions.append((entry.id, "approve" if choice == "a" else "reject"))
-    approved = 0
+    approved: list[str] = []  # the scopes whose knowledge base changed
     for qa_id, decision in decisions:
         try:
             if decision == "approve":
-                approve(store, settings, qa_id, rebuild=False)
-                approved += 1
-            else:
-                reject(store, qa_id)
+                approve(store, settings, qa_id, rebuild=False, scopes=scopes, scope=args.scope)
+                entry = store.learned_qa(qa_id)
+                scope = target_scope(scopes, args.scope or (entry.scope if entry else None), qa_id)
+                approved.append(scope.name)
+                print(f"#{qa_id} approved" + ("" if scopes.implicit else f" into scope {scope.name}"))
+                continue
+            reject(store, qa_id)
         except ValueError as exc:
             raise AskdeskError(str(exc)) from None
         print(f"#{qa_id} {decision}d")
-    if approved:
-        from core.retrieval.build import build_index
-
-        print(build_index(settings).summary())
+    for name, report in rebuild_all(settings, approved, scopes):
+        print(("" if scopes.implicit else f"scope {name}: ") + report.summary())
     return 0
 
 
@@ -383,10 +403,13 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("question")
     k.add_argument("answer")
     k.add_argument("--author", default=None)
+    k.add_argument("--scope", metavar="NAME", help="the scope of ASKDESK_SCOPES_FILE it belongs to (default: the default scope)")
     k.set_defaults(func=cmd_kb_add_qa)
     k = ksub.add_parser("review", help="approve or reject pending Q&A; approved ones are indexed")
     k.add_argument("--approve", type=int, nargs="*", default=[], metavar="ID")
     k.add_argument("--reject", type=int, nargs="*", default=[], metavar="ID")
+    k.add_argument("--scope", metavar="NAME",
+                   help="approve into this scope instead of the one each entry was learned in")
     k.set_defaults(func=cmd_kb_review)
     k = ksub.add_parser("list", help="sources in the index, passage counts, last build, skipped files")
     k.add_argument("--index", dest="index_dir", type=Path, help="index folder (default: ASKDESK_INDEX_DIR)")

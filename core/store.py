@@ -128,6 +128,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX turns_by_user ON turns (user_id);
     CREATE INDEX escalations_by_user ON escalations (platform, user_id);
     """,
+    # v4: learned Q&A (and the escalations it is drafted from) carry the knowledge-base scope of
+    # the conversation they came from; NULL (rows from before) means the default scope.
+    """
+    ALTER TABLE learned_qa ADD COLUMN scope TEXT;
+    ALTER TABLE escalations ADD COLUMN scope TEXT;
+    """,
 ]
 
 
@@ -170,6 +176,8 @@ class Escalation:
     status: str
     support_ref: str | None
     created_at: float
+    #: The knowledge-base scope of the escalated conversation (None: the default scope).
+    scope: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +189,8 @@ class LearnedQA:
     author: str | None
     status: str
     created_at: float
+    #: The knowledge-base scope it was learned in, and is approved into (None: the default scope).
+    scope: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +206,8 @@ class InboxItem:
     reply_ref: str | None
     received_at: float
 
+
+LEARNED_COLUMNS = "id, question, answer, source, author, status, created_at, scope"
 
 #: What :meth:`Store.inbox_accept` found: answer it now ("new", "taken_over") or only acknowledge.
 ACCEPT_NEW, ACCEPT_TAKEN_OVER, ACCEPT_IN_PROGRESS, ACCEPT_ANSWERED = "new", "taken_over", "in_progress", "answered"
@@ -304,6 +316,12 @@ class Store:
     def forget_events_before(self, cutoff: float) -> int:
         """Drop idempotency records older than ``cutoff`` (platforms stop retrying after hours)."""
         return self._connect().execute("DELETE FROM processed_events WHERE processed_at < ?", (cutoff,)).rowcount
+
+    def inbox_forget_answered_before(self, cutoff: float) -> int:
+        """Drop answered inbox rows received before ``cutoff`` (for Telegram they are the idempotency record)."""
+        return self._connect().execute(
+            "DELETE FROM inbox WHERE status = 'answered' AND received_at < ?", (cutoff,)
+        ).rowcount
 
     # ---- inbox: accepted questions, answered at least once -----------------------------------
     @contextmanager
@@ -531,11 +549,13 @@ class Store:
         question: str,
         transcript: str,
         turn_id: int | None = None,
+        scope: str | None = None,
     ) -> Escalation:
         cur = self._connect().execute(
             "INSERT INTO escalations (platform, conversation_id, thread_id, user_id, user_name, question, transcript, "
-            "turn_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (platform, conversation_id, thread_id or "", user_id, user_name, question, transcript, turn_id, time.time()),
+            "turn_id, created_at, scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (platform, conversation_id, thread_id or "", user_id, user_name, question, transcript, turn_id, time.time(),
+             scope),
         )
         return self.escalation(int(cur.lastrowid))  # type: ignore[return-value]
 
@@ -585,21 +605,21 @@ class Store:
         return [_row_escalation(r) for r in rows]
 
     # ---- learned Q&A ----------------------------------------------------------------------
-    def add_learned_qa(self, question: str, answer: str, source: str, author: str | None) -> LearnedQA:
+    def add_learned_qa(self, question: str, answer: str, source: str, author: str | None,
+                       scope: str | None = None) -> LearnedQA:
+        """A pending entry; ``scope`` is the knowledge-base scope it belongs to (None: the default)."""
         cur = self._connect().execute(
-            "INSERT INTO learned_qa (question, answer, source, author, created_at) VALUES (?, ?, ?, ?, ?)",
-            (question.strip(), answer.strip(), source, author, time.time()),
+            "INSERT INTO learned_qa (question, answer, source, author, created_at, scope) VALUES (?, ?, ?, ?, ?, ?)",
+            (question.strip(), answer.strip(), source, author, time.time(), scope),
         )
         return self.learned_qa(int(cur.lastrowid))  # type: ignore[return-value]
 
     def learned_qa(self, qa_id: int) -> LearnedQA | None:
-        row = self._connect().execute(
-            "SELECT id, question, answer, source, author, status, created_at FROM learned_qa WHERE id = ?", (qa_id,)
-        ).fetchone()
+        row = self._connect().execute(f"SELECT {LEARNED_COLUMNS} FROM learned_qa WHERE id = ?", (qa_id,)).fetchone()
         return LearnedQA(**dict(row)) if row else None
 
     def learned_qas(self, status: str | None = None) -> list[LearnedQA]:
-        query = "SELECT id, question, answer, source, author, status, created_at FROM learned_qa"
+        query = f"SELECT {LEARNED_COLUMNS} FROM learned_qa"
         rows = self._connect().execute(
             query + (" WHERE status = ? ORDER BY id" if status else " ORDER BY id"), (status,) if status else ()
         ).fetchall()

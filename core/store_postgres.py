@@ -32,6 +32,7 @@ from core.store import (
     ACCEPT_NEW,
     ACCEPT_TAKEN_OVER,
     Escalation,
+    LEARNED_COLUMNS,
     InboxItem,
     LearnedQA,
     Profile,
@@ -43,11 +44,11 @@ from core.store import (
 
 #: The newest revision in ``core/postgres_migrations/versions`` (a test checks they agree). A store
 #: whose database is already there opens without loading Alembic at all.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 #: ``pg_advisory_xact_lock`` key held while migrating ("askdesk" in ASCII): one migrator at a time.
 SCHEMA_LOCK_KEY = 0x61736B6465736B
 MIGRATIONS_DIR = Path(__file__).with_name("postgres_migrations")
-_LEARNED_COLUMNS = "id, question, answer, source, author, status, created_at"
+_LEARNED_COLUMNS = LEARNED_COLUMNS
 
 
 def describe(url: str) -> str:
@@ -211,6 +212,12 @@ class PostgresStore:
 
     def forget_events_before(self, cutoff: float) -> int:
         return self._connect().execute("DELETE FROM processed_events WHERE processed_at < %s", (cutoff,)).rowcount
+
+    def inbox_forget_answered_before(self, cutoff: float) -> int:
+        """Drop answered inbox rows received before ``cutoff`` (see Store.inbox_forget_answered_before)."""
+        return self._connect().execute(
+            "DELETE FROM inbox WHERE status = 'answered' AND received_at < %s", (cutoff,)
+        ).rowcount
 
     # ---- inbox --------------------------------------------------------------------------------
     def inbox_accept(
@@ -413,11 +420,13 @@ class PostgresStore:
         question: str,
         transcript: str,
         turn_id: int | None = None,
+        scope: str | None = None,
     ) -> Escalation:
         row = self._connect().execute(
             "INSERT INTO escalations (platform, conversation_id, thread_id, user_id, user_name, question, transcript, "
-            "turn_id, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
-            (platform, conversation_id, thread_id or "", user_id, user_name, question, transcript, turn_id, time.time()),
+            "turn_id, created_at, scope) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
+            (platform, conversation_id, thread_id or "", user_id, user_name, question, transcript, turn_id, time.time(),
+             scope),
         ).fetchone()
         return _row_escalation(row)
 
@@ -469,11 +478,12 @@ class PostgresStore:
         return [_row_escalation(r) for r in rows]
 
     # ---- learned Q&A ----------------------------------------------------------------------
-    def add_learned_qa(self, question: str, answer: str, source: str, author: str | None) -> LearnedQA:
+    def add_learned_qa(self, question: str, answer: str, source: str, author: str | None,
+                       scope: str | None = None) -> LearnedQA:
         row = self._connect().execute(
-            "INSERT INTO learned_qa (question, answer, source, author, created_at) VALUES (%s, %s, %s, %s, %s) "
-            f"RETURNING {_LEARNED_COLUMNS}",
-            (question.strip(), answer.strip(), source, author, time.time()),
+            "INSERT INTO learned_qa (question, answer, source, author, created_at, scope) "
+            f"VALUES (%s, %s, %s, %s, %s, %s) RETURNING {_LEARNED_COLUMNS}",
+            (question.strip(), answer.strip(), source, author, time.time(), scope),
         ).fetchone()
         return LearnedQA(**row)
 

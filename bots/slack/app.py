@@ -69,7 +69,7 @@ from core.assistant import Assistant
 from core.errors import InvalidMessageError
 from core.fairness import Busy, FairQueue, Limits
 from core.inbox import Acceptance, Inbox
-from core.support import AgentAllowlist, EventClaims, StoreThread, SupportWorkflow
+from core.support import AgentAllowlist, EventClaims, StoreThread, SupportWorkflow, scope_names
 from core.support.agents import parse_ids
 from core.language import detect_language, phrase
 from core.messages import Answer, HistoryTurn, IncomingMessage
@@ -150,6 +150,7 @@ class SlackBot(Interactions):
             PLATFORM, store, SlackSupportChannel(client, slack.support_channel_id),
             enabled=bool(slack.support_channel_id), agents=self.agents, admins=slack.admins,
             unavailable=assistant.handoff_unavailable, offload=self._store_thread,
+            scope_of=scope_names(assistant.scope_for),
         )
         # The inbox write sits in front of every ack: its own thread, so no other write delays it.
         self._inbox_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="askdesk-inbox")
@@ -374,7 +375,8 @@ class SlackBot(Interactions):
                 return
             finally:
                 placeholder = preview.ts
-            ref = ConversationRef(message.conversation_id, message.thread_id, answer.turn_id, answer.language)
+            ref = ConversationRef(message.conversation_id, message.thread_id, answer.turn_id, answer.language,
+                                  answer.scope)
             if answer.handoff:
                 notice = escape(await self._hand_off(ref, message))
                 await self._reply_or_edit(channel, thread_ts, placeholder, notice, quietly=False)
@@ -446,7 +448,8 @@ class SlackBot(Interactions):
         try:
             async with self.fair.turn(_user_key(message)):
                 answer = await self._collect(message)
-            ref = ConversationRef(message.conversation_id, message.thread_id, answer.turn_id, answer.language)
+            ref = ConversationRef(message.conversation_id, message.thread_id, answer.turn_id, answer.language,
+                                  answer.scope)
             if answer.handoff:
                 notice = escape(await self._hand_off(ref, message))
                 await respond(text=notice, response_type=visibility, replace_original=visibility == "ephemeral")

@@ -41,6 +41,7 @@ class ConversationRef:
     thread_id: str | None = None  # a thread ts, ``ask:USER`` for /ask, None for a DM's top level
     turn_id: int | None = None
     language: str = "en"
+    scope: str | None = None  # the knowledge-base scope that answered: an escalation is learned there
 
     @property
     def channel(self) -> str:
@@ -52,7 +53,9 @@ class ConversationRef:
         return reply_target(self.conversation_id, self.thread_id)[1]
 
     def to_value(self) -> str:
-        data = {"c": self.conversation_id, "th": self.thread_id or "", "t": self.turn_id, "l": self.language}
+        data: dict[str, Any] = {"c": self.conversation_id, "th": self.thread_id or "", "t": self.turn_id, "l": self.language}
+        if self.scope:
+            data["s"] = self.scope
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
@@ -64,6 +67,7 @@ class ConversationRef:
             return cls(
                 conversation_id=str(data["c"]), thread_id=str(data.get("th") or "") or None,
                 turn_id=int(turn) if turn is not None else None, language=str(data.get("l") or "en"),
+                scope=str(data.get("s") or "") or None,
             )
         except (ValueError, TypeError, KeyError, AttributeError):
             return None

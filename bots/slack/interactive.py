@@ -23,7 +23,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 
 from bots.slack.blocks import ACTION_UP, ConversationRef, feedback_ack
-from bots.slack.events import ASK_THREAD_PREFIX, PLATFORM, skip_reason
+from bots.slack.events import ASK_THREAD_PREFIX, PLATFORM, command_message, skip_reason
 from bots.slack.render import escape, to_plain
 from core.messages import IncomingMessage
 from core.support import RelayOutcome, SupportWorkflow, TeachOutcome
@@ -144,7 +144,7 @@ class Interactions:
             text=text, platform=PLATFORM, conversation_id=ref.conversation_id, thread_id=ref.thread_id,
             user_id=user_id, user_name=user_name or await self._user_name(user_id),
         )
-        return await self.workflow.escalate(message, ref.language, turn_id=ref.turn_id)
+        return await self.workflow.escalate(message, ref.language, turn_id=ref.turn_id, scope=ref.scope)
 
     async def _relay_agent_reply(self, event: dict[str, Any]) -> None:
         """Someone wrote in a thread of the support channel: relay it if it is an agent's reply to an escalation."""
@@ -205,7 +205,9 @@ class Interactions:
 
     async def _teach(self, command: Mapping[str, Any], rest: str) -> str:
         user = str(command.get("user_id") or "")
-        result = await self.workflow.teach(user, to_plain(rest), command.get("user_name") or user)
+        # Learned in the scope of the channel the command was given in (command_message has its audience).
+        result = await self.workflow.teach(user, to_plain(rest), command.get("user_name") or user,
+                                           command_message(command))
         if result.outcome is TeachOutcome.REFUSED:
             return ("Sorry, only askdesk admins can teach answers. Ask one of them to add you to "
                     "SLACK_ADMIN_USER_IDS, or send them the question and answer.")

@@ -20,7 +20,7 @@ from core.assistant import Assistant
 from core.fairness import FairQueue, Limits
 from core.messages import IncomingMessage
 from core.store import Store
-from core.support import AgentAllowlist, StoreThread, SupportWorkflow
+from core.support import AgentAllowlist, StoreThread, SupportWorkflow, scope_names
 
 PLATFORM = "telegram"
 #: The key of the adapter in ``application.bot_data``.
@@ -84,6 +84,7 @@ class TelegramAdapter:
             enabled=self.support.support_chat_id is not None, agents=self.support.agents,
             admins=frozenset(str(a) for a in self.support.admin_user_ids),
             unavailable=assistant.handoff_unavailable, offload=self.offload,
+            scope_of=scope_names(assistant.scope_for),
         )
 
     def close(self) -> None:

@@ -20,10 +20,11 @@ from core.support.workflow import (
     SupportWorkflow,
     TeachOutcome,
     TeachResult,
+    scope_names,
 )
 
 __all__ = [
     "ANY_MEMBER", "AgentAllowlist", "AgentReply", "DeliveryFailed", "EVENT_ID_RETENTION_S", "EventClaims",
     "FeedbackResult", "HandoffDesk", "RelayOutcome", "RelayResult", "StoreThread", "SupportChannel",
-    "SupportWorkflow", "TeachOutcome", "TeachResult", "clip_transcript",
+    "SupportWorkflow", "TeachOutcome", "TeachResult", "clip_transcript", "scope_names",
 ]

@@ -2,7 +2,9 @@
 
 Platforms redeliver (Slack retries, a Telegram offset not yet confirmed); the first claim of
 an event id wins and later ones are dropped. Claims older than the platforms' retry horizon
-are pruned from time to time while the bot runs, so the table stays small on every adapter.
+are pruned from time to time while the bot runs, so the table stays small on every adapter;
+answered inbox rows of the same age go with them (for Telegram they are the record of handled
+updates; unanswered ones stay until answered).
 """
 
 from __future__ import annotations
@@ -56,7 +58,9 @@ class EventClaims:
             return 0
         self._next_prune = now + self.prune_every_s
         dropped = self.store.forget_events_before(now - self.retention_s)
-        if dropped:
-            log.info("%s: forgot %d handled event ids older than %.0f days", self.platform, dropped,
-                     self.retention_s / 86400)
-        return dropped
+        # Telegram's handled updates are kept only as answered inbox rows: they go the same way.
+        answered = self.store.inbox_forget_answered_before(now - self.retention_s)
+        if dropped or answered:
+            log.info("%s: forgot %d handled event ids and %d answered inbox rows older than %.0f days",
+                     self.platform, dropped, answered, self.retention_s / 86400)
+        return dropped + answered

@@ -42,8 +42,11 @@ class HandoffDesk:
             lines.append(f"askdesk: {turn.answer}")
         return clip_transcript("\n".join(lines))
 
-    def open(self, message: IncomingMessage, question: str | None = None, turn_id: int | None = None) -> Escalation:
-        """A new escalation for this conversation, or the one already open (no duplicates)."""
+    def open(self, message: IncomingMessage, question: str | None = None, turn_id: int | None = None,
+             scope: str | None = None) -> Escalation:
+        """A new escalation for this conversation, or the one already open (no duplicates).
+
+        ``scope`` is the knowledge-base scope of the conversation: what agents reply is learned there."""
         existing = self.store.open_escalation_for(message.platform, message.conversation_id, message.thread_id)
         if existing is not None:
             return existing
@@ -55,7 +58,7 @@ class HandoffDesk:
             question = self._last_real_question(message) or question
         return self.store.open_escalation(
             message.platform, message.conversation_id, message.thread_id, message.user_id,
-            message.user_name, question, self.transcript(message), turn_id,
+            message.user_name, question, self.transcript(message), turn_id, scope=scope,
         )
 
     def _last_real_question(self, message: IncomingMessage) -> str | None:
@@ -89,7 +92,9 @@ class HandoffDesk:
     def record_reply(self, escalation: Escalation, author: str, text: str) -> AgentReply:
         """The agent's reply reached the customer: keep it, and offer it for the knowledge base."""
         self.store.add_escalation_reply(escalation.id, author, text)
-        self.store.add_learned_qa(escalation.question, text, source="escalation", author=author)
+        # Learned in the escalated conversation's scope: approved into that knowledge base only.
+        self.store.add_learned_qa(escalation.question, text, source="escalation", author=author,
+                                  scope=escalation.scope)
         return AgentReply(escalation, author, text)
 
     def agent_replied(self, support_ref: str, author: str, text: str) -> AgentReply | None:

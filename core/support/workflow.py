@@ -14,6 +14,9 @@ the platform's posting. The rules, the same on Slack and Telegram:
   again tries afresh.
 - **Agents** are who :class:`core.support.agents.AgentAllowlist` says; replies from anyone else
   are neither relayed nor saved as learned answers.
+- **Scopes**: an escalation, and so every agent reply learned from it, and an admin's taught
+  Q&A carry the knowledge-base scope of the conversation they came from (``scope_of``), so
+  an approved entry goes into that scope's knowledge base only.
 - **Storage** runs on the store thread (:class:`core.support.offload.StoreThread`), never on
   the event loop; the assistant's texts come from a worker thread.
 """
@@ -26,6 +29,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from core.language import detect_language, phrase
 from core.learning import teach
@@ -41,6 +45,17 @@ log = logging.getLogger(__name__)
 #: Tells a customer that no one can take the hand-off: ``(language, message) -> text`` (the
 #: assistant's :meth:`~core.assistant.Assistant.handoff_unavailable`, with its scope's contacts).
 Unavailable = Callable[[str, IncomingMessage | None], str]
+#: The knowledge-base scope name of a message (the assistant's :meth:`~core.assistant.Assistant.scope_for`);
+#: None for an audience without one.
+ScopeOf = Callable[[IncomingMessage], "str | None"]
+
+
+def scope_names(scope_for: Callable[[IncomingMessage], Any]) -> ScopeOf:
+    """A :data:`ScopeOf` from ``Assistant.scope_for`` (which returns the :class:`~core.scopes.Scope`)."""
+    def name(message: IncomingMessage) -> str | None:
+        scope = scope_for(message)
+        return scope.name if scope is not None else None
+    return name
 
 
 class _ConversationLocks:
@@ -123,7 +138,7 @@ class SupportWorkflow:
 
     def __init__(self, platform: str, store: Store, channel: SupportChannel, *, enabled: bool,
                  agents: AgentAllowlist, admins: frozenset[str], unavailable: Unavailable,
-                 offload: StoreThread) -> None:
+                 offload: StoreThread, scope_of: ScopeOf | None = None) -> None:
         self.platform = platform
         self.store = store
         self.channel = channel
@@ -133,7 +148,14 @@ class SupportWorkflow:
         self.desk = HandoffDesk(store)
         self._unavailable = unavailable
         self.offload = offload
+        self._scope_of = scope_of
         self.locks = _ConversationLocks()
+
+    def scope_of(self, message: IncomingMessage | None, scope: str | None = None) -> str | None:
+        """``scope`` when the caller knows it (the answer's), else the one ``message`` resolves to."""
+        if scope is not None or message is None or self._scope_of is None:
+            return scope
+        return self._scope_of(message)
 
     # ---- who may do what ---------------------------------------------------------------------
     async def is_agent(self, user_id: str | None) -> bool:
@@ -165,14 +187,17 @@ class SupportWorkflow:
         return await asyncio.to_thread(self._unavailable, language, message)
 
     async def escalate(self, message: IncomingMessage, language: str, *, turn_id: int | None = None,
-                       question: str | None = None, where: str | None = None) -> str:
-        """Open (or reuse) the conversation's escalation and post it; returns what to tell the customer."""
+                       question: str | None = None, where: str | None = None, scope: str | None = None) -> str:
+        """Open (or reuse) the conversation's escalation and post it; returns what to tell the customer.
+
+        ``scope``: the knowledge-base scope of the answer escalated, if known; else resolved from ``message``."""
         if not self.enabled:
             log.info("%s: hand-off asked for, but no support place is configured", self.platform)
             return await self.unavailable(language, message)
         key = (self.platform, message.conversation_id, message.thread_id or "")
         async with self.locks.hold(key):
-            escalation = await self.offload.run(self.desk.open, message, question, turn_id)
+            scope = self.scope_of(message, scope)
+            escalation = await self.offload.run(self.desk.open, message, question, turn_id, scope)
             if escalation.support_ref:
                 log.info("%s: escalation #%s already with the support team", self.platform, escalation.id)
                 return phrase("handoff", language)
@@ -262,14 +287,19 @@ class SupportWorkflow:
         return escalation
 
     # ---- teach ---------------------------------------------------------------------------
-    async def teach(self, user_id: str | None, text: str, author: str) -> TeachResult:
-        """``QUESTION | ANSWER`` from an admin becomes a pending learned Q&A (used once approved)."""
+    async def teach(self, user_id: str | None, text: str, author: str,
+                    message: IncomingMessage | None = None) -> TeachResult:
+        """``QUESTION | ANSWER`` from an admin becomes a pending learned Q&A (used once approved).
+
+        ``message`` is the command as a message: the entry belongs to the scope it resolves to."""
         if not self.is_admin(user_id):
             log.info("%s: teach refused for non-admin %s", self.platform, user_id)
             return TeachResult(TeachOutcome.REFUSED)
         question, bar, answer = text.partition("|")
         if not bar or not question.strip() or not answer.strip():
             return TeachResult(TeachOutcome.USAGE)
-        entry = await self.offload.run(teach, self.store, question.strip(), answer.strip(), author, self.platform)
+        scope = self.scope_of(message)
+        entry = await self.offload.run(teach, self.store, question.strip(), answer.strip(), author, self.platform,
+                                       scope)
         log.info("%s: learned Q&A #%s saved for review", self.platform, entry.id)
         return TeachResult(TeachOutcome.SAVED, entry)

@@ -333,10 +333,15 @@ async def test_a_failed_support_post_closes_the_escalation(side, store):
 async def test_old_handled_event_ids_are_forgotten_while_serving(side, store):
     store.claim_event(side.platform, "Ev-from-last-month")
     store._connect().execute("UPDATE processed_events SET processed_at = 0")  # noqa: SLF001 - age it
+    # Handled updates kept as answered inbox rows (all Telegram keeps of them) age out the same way.
+    store.inbox_accept(side.platform, "old-answered", {"text": "old"}, "U0", "an-old-worker", 60.0)
+    store.inbox_done(side.platform, "old-answered")
+    store._connect().execute("UPDATE inbox SET received_at = 0 WHERE event_id = 'old-answered'")  # noqa: SLF001
     async with side.start(FixedAnswerAssistant(ANSWER), store) as bot:
         await bot.ask("How long does a refund take?")
         await bot.settle()
         assert store.claim_event(bot.platform, "Ev-from-last-month"), "forgotten: it could be claimed again"
+        assert store.inbox_item(bot.platform, "old-answered") is None, "the old handled update is forgotten"
 
 
 # ---- the database off the event loop --------------------------------------------------------------

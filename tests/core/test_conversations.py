@@ -118,7 +118,7 @@ def test_store_survives_a_restart(tmp_path):
     store.close()
 
     again = Store(path)
-    assert again.schema_version == 3
+    assert again.schema_version == 4
     assert again.conversation("slack", "C1", "1.0") == conv
     assert again.recent_turns(conv, 5)[0].citations == [{"passage_id": "p"}]
     assert again.feedback_since() == [(turn, "U1", 1)]

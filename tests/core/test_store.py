@@ -69,6 +69,18 @@ def test_event_claims(any_store):
     assert any_store.claim_event("slack", "Ev1")
 
 
+def test_answered_inbox_rows_are_forgotten_after_the_cutoff(any_store):
+    for event_id in ("Ev1", "Ev2"):
+        any_store.inbox_accept("telegram", event_id, {"text": "q"}, "U1", "w", 60)
+    any_store.inbox_done("telegram", "Ev1")
+    any_store.inbox_accept("slack", "Ev3", {"text": "q"}, "U1", "w", 60)
+    any_store.inbox_done("slack", "Ev3")
+    assert any_store.inbox_forget_answered_before(time.time() - 3600) == 0, "younger than the cutoff"
+    assert any_store.inbox_forget_answered_before(time.time() + 1) == 2
+    assert any_store.inbox_item("telegram", "Ev1") is None and any_store.inbox_item("slack", "Ev3") is None
+    assert any_store.inbox_item("telegram", "Ev2").status == "pending", "an unanswered question stays"
+
+
 def test_conversations_turns_and_reset(any_store):
     conv = any_store.conversation("slack", "T:C1", "1700.1")
     assert any_store.conversation("slack", "T:C1", "1700.1") == conv
@@ -139,6 +151,15 @@ def test_learned_answers(any_store):
     assert [e.id for e in any_store.learned_qas("approved")] == [entry.id]
     assert [e.id for e in any_store.learned_qas()] == [entry.id, other.id]
     assert any_store.learned_qa(999_999) is None
+    assert entry.scope is None  # no scope given: the default scope
+
+
+def test_learned_answers_and_escalations_keep_their_scope(any_store):
+    esc = any_store.open_escalation("telegram", "5", None, "5", "Ann", "q?", "", scope="customers")
+    assert esc.scope == "customers" and any_store.escalation(esc.id).scope == "customers"
+    assert any_store.open_escalation("slack", "T:C", None, "U1", None, "q?", "").scope is None
+    entry = any_store.add_learned_qa("q?", "a.", source="escalation", author="Grace", scope=esc.scope)
+    assert entry.scope == "customers" and any_store.learned_qas("pending")[0].scope == "customers"
 
 
 def test_forget_a_person(any_store):
@@ -197,6 +218,29 @@ def test_head_revision_matches_the_migrations():
     heads = ScriptDirectory.from_config(alembic_config()).get_heads()
     assert heads == [HEAD_REVISION], f"set core.store_postgres.HEAD_REVISION to {heads}"
     assert (MIGRATIONS_DIR / "versions").is_dir()
+
+
+def test_the_0002_migration_keeps_learned_rows_as_the_default_scope(pg_url):
+    import psycopg
+
+    assert migrate(pg_url, "0001") == "0001"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO learned_qa (question, answer, source, author, created_at) "
+                     "VALUES ('Do you ship to Iceland?', 'Yes.', 'escalation', 'Grace', 1)")
+        conn.execute("INSERT INTO escalations (platform, conversation_id, question, created_at) "
+                     "VALUES ('slack', 'T:C', 'q', 1)")
+    store = PostgresStore(pg_url)  # opens at 0001: upgrades to the head
+    try:
+        assert current_revision(pg_url) == HEAD_REVISION == "0002"
+        (entry,) = store.learned_qas("pending")
+        assert (entry.question, entry.scope) == ("Do you ship to Iceland?", None)
+        assert store.escalations_since()[0].scope is None
+        assert store.add_learned_qa("q", "a", source="slack", author=None, scope="internal").scope == "internal"
+    finally:
+        store.close()
+    assert downgrade(pg_url, "0001") == "0001"  # and back: the rows stay, without their scope
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM learned_qa").fetchone()[0] == 2
 
 
 def test_migrations_go_down_and_up_again(pg_url):

@@ -83,6 +83,7 @@ async def _person(adapter: TelegramAdapter, query: CallbackQuery, message: Messa
     incoming = IncomingMessage(
         text=turn.question, platform=PLATFORM, conversation_id=str(message.chat_id), thread_id=thread(message),
         user_id=str(user.id), user_name=user.first_name, is_direct=is_private(message),
+        chat_type=message.chat.type,  # the knowledge-base scope (core.scopes): replies are learned there
     )
     text = await adapter.workflow.escalate(incoming, language, turn_id=turn.id, question=turn.question,
                                            where=message.chat.title)

@@ -72,8 +72,11 @@ async def on_teach(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     user = update.effective_user
     author = f"{user.full_name} (telegram {user.id})" if user else ""
-    result = await adapter_of(context).workflow.teach(str(user.id) if user else None,
-                                                      after_command(message.text or ""), author)
+    adapter = adapter_of(context)
+    text = after_command(message.text or "")
+    # Learned in the scope of the chat the command was given in.
+    result = await adapter.workflow.teach(str(user.id) if user else None, text, author,
+                                          adapter.incoming(message, text, mentioned=False))
     if result.outcome is TeachOutcome.SAVED and result.entry is not None:
         text = TEACH_SAVED.format(id=result.entry.id)
     else:

@@ -110,7 +110,8 @@ async def answer(adapter: TelegramAdapter, message: Message, question: str, bot:
                     result = await reply.stream(adapter.assistant.stream(incoming))
                 if result.handoff:  # the user asked for a person: no answer, an escalation
                     text = await adapter.workflow.escalate(incoming, result.language, turn_id=result.turn_id,
-                                                           question=question, where=message.chat.title)
+                                                           question=question, where=message.chat.title,
+                                                           scope=result.scope)
                     await reply.finish([plain(text)])
                 else:
                     await reply.finish(render_answer(result, result.language), answer_keyboard(result))

@@ -42,6 +42,8 @@ def test_conversation_ref_survives_a_button_value_and_knows_where_to_reply():
         (ConversationRef("T1:C1", "171.1", 5, "zh"), ("C1", "171.1")),
         (ConversationRef("T1:D1", None, None, "en"), ("D1", None)),
         (ConversationRef("C1", "ask:UALICE", 9), ("UALICE", None)),  # /ask continues in the DM
+        # the answer's scope: an escalation from the button is learned in that knowledge base
+        (ConversationRef("T1:C1", "171.1", 5, "en", "internal"), ("C1", "171.1")),
     ]:
         again = ConversationRef.from_value(ref.to_value())
         assert again == ref

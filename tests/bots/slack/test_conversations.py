@@ -134,6 +134,7 @@ async def test_escalation_round_trip_through_the_support_channel(fake, recording
         assert len(posts_to(fake, SUPPORT)) == 1 and len(posts_to(fake, "C0RANDOM")) == 0
         (learned,) = bot.store.learned_qas("pending")
         assert learned.question == "How long does a refund take?" and learned.source == "escalation"
+        assert learned.scope == "default", "learned in the escalated conversation's scope"
 
         # Close: the customer is told, the post shows who closed it, later replies are not relayed.
         await bot.click(block_action(fake, SUPPORT, post["ts"], ACTION_CLOSE, user="UAGENT"))
@@ -189,6 +190,7 @@ async def test_askdesk_teach_is_for_admins_and_saves_a_pending_entry(fake, recor
         (entry,) = bot.store.learned_qas("pending")
         assert (entry.question, entry.answer, entry.source) == (
             "Do you ship to Mars?", "No, only to addresses on Earth & the Moon.", "slack")
+        assert entry.scope == "default", "learned in the scope of the channel it was taught in"
 
         refused = await askdesk("teach Is it free? | Yes.", "UALICE")
         assert "only askdesk admins" in refused

@@ -257,6 +257,7 @@ async def test_teach_by_admin_is_saved_for_review_and_refused_otherwise(fake, qu
     assert (entry.question, entry.answer, entry.source, entry.status) == (
         "Do you ship to Iceland?", "Yes, within 5-8 business days.", "telegram", "pending")
     assert "7001" in entry.author
+    assert entry.scope == "default", "learned in the scope of the chat it was taught in"
     assert _texts(fake, admin)[0].startswith(f"Thanks! Saved for review as #{entry.id}")
     assert "only askdesk admins" in _texts(fake, other)[0]
     assert _texts(fake, admin + 10)[0].startswith("Usage: /teach QUESTION | ANSWER")
