@@ -175,15 +175,19 @@ async def slack_round(workdir: Path, index_dir: Path, kb_dir: Path, sig: signal.
         event = payload["event"]
         posts = [c for c in fake.calls_to("chat.postMessage")
                  if c.args.get("channel") == event["channel"] and c.args.get("thread_ts") == event["ts"]]
-        if not posts:
-            result.lost += 1
-        elif len(posts) > 1:
-            result.duplicates += 1
-            result.notes.append(f"{event['channel']}: {len(posts)} messages: "
-                                + " | ".join(str(c.args.get("text"))[:60] for c in posts))
+        _tally(result, event["channel"], [str(c.args.get("text")) for c in posts])
     result.integrity_ok = _integrity(workdir / "askdesk.db")
     result.seconds = time.monotonic() - started
     return result
+
+
+def _tally(result: RoundResult, where: str, texts: list[str]) -> None:
+    """Count one question's answers: none is lost, more than one answered twice."""
+    if not texts:
+        result.lost += 1
+    elif len(texts) > 1:
+        result.duplicates += 1
+        result.notes.append(f"{where}: {len(texts)} messages: " + " | ".join(t[:60] for t in texts))
 
 
 # ---- Telegram ------------------------------------------------------------------------------
@@ -223,12 +227,7 @@ async def telegram_round(workdir: Path, index_dir: Path, kb_dir: Path, sig: sign
             await fake.close()
     for chat in chats:
         sent = [c for c in fake.sent_to(chat) if c.method == "sendMessage"]
-        if not sent:
-            result.lost += 1
-        elif len(sent) > 1:
-            result.duplicates += 1
-            result.notes.append(f"chat {chat}: {len(sent)} messages: "
-                                + " | ".join(str(c.params.get("text"))[:60] for c in sent))
+        _tally(result, f"chat {chat}", [str(c.params.get("text")) for c in sent])
     result.integrity_ok = _integrity(workdir / "askdesk.db")
     result.seconds = time.monotonic() - started
     return result

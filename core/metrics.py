@@ -148,15 +148,24 @@ def _retrievers(assistant: Any) -> list[Any]:
     return list(unique.values())
 
 
-def _time_retrieval(retriever: Any, metrics: Metrics) -> None:
-    """Time every ``retrieve`` call into each registry attached (a retriever may be shared)."""
-    sinks: list[Metrics] | None = getattr(retriever, "_askdesk_metrics_sinks", None)
+def _new_sinks(target: Any, metrics: Metrics) -> list[Metrics] | None:
+    """Attach ``metrics`` to ``target``'s registries; the new list when ``target`` is not wrapped yet
+    (the caller wraps it then), None when it already is (a retriever or store may be shared)."""
+    sinks: list[Metrics] | None = getattr(target, "_askdesk_metrics_sinks", None)
     if sinks is not None:
         if metrics not in sinks:
             sinks.append(metrics)
-        return
+        return None
     sinks = [metrics]
-    retriever._askdesk_metrics_sinks = sinks  # noqa: SLF001
+    target._askdesk_metrics_sinks = sinks  # noqa: SLF001
+    return sinks
+
+
+def _time_retrieval(retriever: Any, metrics: Metrics) -> None:
+    """Time every ``retrieve`` call into each registry attached (a retriever may be shared)."""
+    sinks = _new_sinks(retriever, metrics)
+    if sinks is None:
+        return
     inner = retriever.retrieve
 
     @wraps(inner)
@@ -174,13 +183,9 @@ def _time_retrieval(retriever: Any, metrics: Metrics) -> None:
 
 def instrument_store(store: Any, metrics: Metrics) -> None:
     """Count stored feedback (a repeated click is not stored, so not counted)."""
-    sinks: list[Metrics] | None = getattr(store, "_askdesk_metrics_sinks", None)
-    if sinks is not None:
-        if metrics not in sinks:
-            sinks.append(metrics)
+    sinks = _new_sinks(store, metrics)
+    if sinks is None:
         return
-    sinks = [metrics]
-    store._askdesk_metrics_sinks = sinks  # noqa: SLF001
     inner = store.record_feedback
 
     @wraps(inner)
