@@ -18,19 +18,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import signal
-import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks.bot_process import bot_env, free_port, sample_index, start_bot, stop_bot
+from benchmarks.common import ROOT
+
 QUESTIONS = [
     "How long do refunds take?", "How do I reset my password?", "What does shipping to Canada cost?",
     "Can I change my delivery address?", "How many gift cards can I use on one order?",
@@ -53,38 +52,9 @@ class RoundResult:
     notes: list[str] = field(default_factory=list)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _env(workdir: Path, index_dir: Path, kb_dir: Path, extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TELEGRAM_", "ASKDESK_"))}
-    env.update({
-        "ASKDESK_DB_PATH": str(workdir / "askdesk.db"), "ASKDESK_INDEX_DIR": str(index_dir),
-        "ASKDESK_KB_DIR": str(kb_dir), "ASKDESK_CACHE_DIR": str(ROOT / ".askdesk" / "cache"),
-        "ASKDESK_DRAIN_SECONDS": "2", "ASKDESK_ANSWER_MODE": "compose", "ASKDESK_LOG_LEVEL": "INFO",
-        "PYTHONPATH": str(ROOT),
-    })
-    env.update(extra)
-    return env
-
-
-def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    handle = log.open("ab")
-    return subprocess.Popen([sys.executable, "-m", "bots.cli", *args], cwd=ROOT, env=env, stdout=handle,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _kill(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, sig)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    """Composed answers (no generator to load) and a short drain, so each round restarts quickly."""
+    return bot_env(workdir, index_dir, kb_dir, {"ASKDESK_DRAIN_SECONDS": "2", "ASKDESK_ANSWER_MODE": "compose", **extra})
 
 
 async def _wait_ready_http(session: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -119,7 +89,7 @@ async def slack_round(workdir: Path, index_dir: Path, kb_dir: Path, sig: signal.
 
     started = time.monotonic()
     fake = await FakeSlack().start()
-    port = _free_port()
+    port = free_port()
     env = _env(workdir, index_dir, kb_dir, {
         "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_BASE_URL": fake.api_url, "SLACK_STREAM_INTERVAL": "0.2",
@@ -146,15 +116,15 @@ async def slack_round(workdir: Path, index_dir: Path, kb_dir: Path, sig: signal.
             except (aiohttp.ClientError, TimeoutError):
                 pass  # the process died under the request: Slack will retry
 
-        proc = _start(args, env, log)
+        proc = start_bot(args, env, log)
         try:
             await _wait_ready_http(session, health_url, proc, log)
             sends = [asyncio.ensure_future(deliver(p)) for p in payloads]
             result.killed_after_s = rng.uniform(0.0, 2.0)
             await asyncio.sleep(result.killed_after_s)
-            await asyncio.to_thread(_kill, proc, sig)  # off the loop: the fake platform keeps serving
+            await asyncio.to_thread(stop_bot, proc, sig)  # off the loop: the fake platform keeps serving
             await asyncio.gather(*sends)
-            proc = _start(args, env, log)
+            proc = start_bot(args, env, log)
             await _wait_ready_http(session, health_url, proc, log)
             # Slack retries what got no 200; now and then it also retries what did.
             extra = set(rng.sample([p["event_id"] for p in payloads], 3))
@@ -169,7 +139,7 @@ async def slack_round(workdir: Path, index_dir: Path, kb_dir: Path, sig: signal.
                 await asyncio.sleep(0.3)
             await asyncio.sleep(1.0)  # anything still to come would be a duplicate
         finally:
-            await asyncio.to_thread(_kill, proc, signal.SIGTERM)
+            await asyncio.to_thread(stop_bot, proc, signal.SIGTERM)
             await fake.close()
     for payload in payloads:
         event = payload["event"]
@@ -197,7 +167,7 @@ async def telegram_round(workdir: Path, index_dir: Path, kb_dir: Path, sig: sign
 
     started = time.monotonic()
     fake = await FakeTelegramAPI().start()
-    ops_port = _free_port()
+    ops_port = free_port()
     env = _env(workdir, index_dir, kb_dir, {
         "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": fake.root_url,
         "ASKDESK_OPS_HOST": "127.0.0.1", "ASKDESK_OPS_PORT": str(ops_port),
@@ -206,15 +176,15 @@ async def telegram_round(workdir: Path, index_dir: Path, kb_dir: Path, sig: sign
     result = RoundResult("telegram", sig.name, 0.0)
     chats = [1000 + i for i in range(len(QUESTIONS))]
     async with aiohttp.ClientSession() as session:
-        proc = _start(["serve", "telegram"], env, log)
+        proc = start_bot(["serve", "telegram"], env, log)
         try:
             await _wait_ready_http(session, f"http://127.0.0.1:{ops_port}/readyz", proc, log)
             for chat, question in zip(chats, QUESTIONS):
                 await fake.enqueue(fake.message_update(question, chat_id=chat, user_id=chat))
             result.killed_after_s = rng.uniform(0.0, 2.0)
             await asyncio.sleep(result.killed_after_s)
-            await asyncio.to_thread(_kill, proc, sig)  # off the loop: the fake platform keeps serving
-            proc = _start(["serve", "telegram"], env, log)
+            await asyncio.to_thread(stop_bot, proc, sig)  # off the loop: the fake platform keeps serving
+            proc = start_bot(["serve", "telegram"], env, log)
             await _wait_ready_http(session, f"http://127.0.0.1:{ops_port}/readyz", proc, log)
             deadline = time.monotonic() + ANSWER_TIMEOUT_S
             while time.monotonic() < deadline:
@@ -223,7 +193,7 @@ async def telegram_round(workdir: Path, index_dir: Path, kb_dir: Path, sig: sign
                 await asyncio.sleep(0.3)
             await asyncio.sleep(1.0)
         finally:
-            await asyncio.to_thread(_kill, proc, signal.SIGTERM)
+            await asyncio.to_thread(stop_bot, proc, signal.SIGTERM)
             await fake.close()
     for chat in chats:
         sent = [c for c in fake.sent_to(chat) if c.method == "sendMessage"]
@@ -234,15 +204,6 @@ async def telegram_round(workdir: Path, index_dir: Path, kb_dir: Path, sig: sign
 
 
 ROUNDS = {"slack": slack_round, "telegram": telegram_round}
-
-
-def sample_index(workdir: Path) -> tuple[Path, Path]:
-    """Build the bundled sample knowledge base's index once for all rounds."""
-    kb_dir, index_dir = ROOT / "sample_kb", workdir / "index"
-    if not index_dir.exists():
-        env = _env(workdir, index_dir, kb_dir, {})
-        subprocess.run([sys.executable, "-m", "bots.cli", "index", "build", "--quiet"], cwd=ROOT, env=env, check=True)
-    return index_dir, kb_dir
 
 
 def run(adapters: list[str], rounds: int, seed: int, workdir: Path, only: str | None = None) -> list[RoundResult]:

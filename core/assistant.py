@@ -14,6 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
 
 import numpy as np
@@ -23,7 +24,7 @@ from core.conversation import off_task, offered_person, small_talk
 from core.errors import InvalidMessageError
 from core.generation.base import Generator
 from core.generation.compose import Composer
-from core.generation.evidence import passage_units
+from core.retrieval.units import passage_units
 from core.generation.factory import create_generator
 from core.generation.prompt import INSTRUCTIONS, build_messages, resolve_layout
 from core.generation.verification import _EMAIL, _PHONE_NUMBER, GroundingChecker, Verdict, content_tokens
@@ -112,6 +113,10 @@ class Assistant:
         self._generator_lock = threading.Lock()
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._vectors_lock = threading.Lock()
+        # Its own threads, as many as questions may be answered at once (and at least a full decoding
+        # batch): the loop's default pool is narrower on a small machine and shared with other work.
+        self._workers = ThreadPoolExecutor(
+            max_workers=max(settings.max_concurrent_answers, settings.generator_max_batch), thread_name_prefix="askdesk-answer")
         # Contact details per scope by language, for the index they were found in (a rebuild finds them again).
         self._contacts: dict[str, tuple[object, dict[str, str | None]]] = {}
         self.checker = GroundingChecker(self.embed, INSTRUCTIONS)
@@ -174,10 +179,21 @@ class Assistant:
 
     # ---- models the checks share ---------------------------------------------------------
     def embed(self, texts: list[str]) -> np.ndarray:
-        """Sentence vectors, cached: the same passage units are embedded for many questions."""
+        """Sentence vectors: the index's stored statement vectors, else a cache, else the embedder.
+
+        The knowledge base's statements were embedded when the index was built; only other
+        texts (the question, a generated sentence, statements of an older index) are embedded here.
+        """
         with self._vectors_lock:
             found = {t: self._vectors[t] for t in texts if t in self._vectors}
         missing = [t for t in dict.fromkeys(texts) if t not in found]
+        tables = [table for r in self.retrievers.values() if (table := r.stored_statements()) is not None]
+        if missing and tables:
+            for text in missing:
+                vector = next((v for table in tables if (v := table.get(text)) is not None), None)
+                if vector is not None:
+                    found[text] = vector
+            missing = [t for t in missing if t not in found]
         if missing:
             vectors = np.asarray(self.retriever.embedder.embed_passages(missing), dtype=np.float32)
             found.update(zip(missing, vectors))
@@ -483,7 +499,7 @@ class Assistant:
             except BaseException as exc:  # noqa: BLE001 - re-raised on the loop
                 put("error", exc)
 
-        future = loop.run_in_executor(None, work)
+        future = loop.run_in_executor(self._workers, work)
         try:
             while True:
                 kind, value = await queue.get()

@@ -26,8 +26,8 @@ def reserve_cores_for_decoding() -> None:
     Every thread that runs parallel torch operations gets its own OpenMP team. With two
     teams on two cores (say, the thread that loaded the model and the batch scheduler's),
     libgomp stops spinning between parallel regions and every region pays a futex wake-up —
-    hundreds per token. Measured with the 4-bit bundled model on 2 cores, one decoding step
-    took 48 ms instead of 26 ms (batch of 8: 69 vs 50 ms; 64 prompt tokens: 139 vs 107 ms).
+    hundreds per token, which makes decoding and prompt reading markedly slower on a small
+    machine (docs/serving.md, docs/performance.md).
     So in a serving process every thread uses one core (loading, query embedding: short
     work), and the threads that decode — the batch scheduler, or ``generate`` when batching
     is off — take all of them (:func:`use_decoder_threads`). Batch jobs such as

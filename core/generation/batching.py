@@ -23,14 +23,14 @@ banned sequence is masked when the tokens before it were just generated.
 Only token ids cross threads; detokenisation happens in each consumer's own thread
 (:class:`IncrementalDecoder`).
 
-Why these choices, measured with the bundled model on 2 CPU cores: reading a prompt costs
-2.4 ms per token in 64-token chunks but 1.7 ms in 156-token ones (fp32), and every decoding
-step in between runs at a smaller batch than it could; 8 questions arriving within a second
-finished in 11.0 s with 64-token chunks and 7.5–8.9 s with 256. A 256-token chunk pauses
-running answers for at most ~0.7 s (fp32; 0.3–0.4 s with 4-bit weights) — below the
-one-second interval at which the Slack and Telegram adapters edit a streaming message. The KV
-cache grows into preallocated room (:class:`_GrowingLayer`) instead of being concatenated anew
-at every step, which copied the whole cache of every layer once per token.
+Why these choices: every prompt chunk reads all the weights, so a prompt costs less per token
+in larger chunks, and while prompts are being read the decoding steps in between run at a
+smaller batch than they could — larger chunks finish a burst of questions sooner. A chunk is
+still bounded (``prefill_chunk``) so that the pause it causes in running answers stays below
+the one-second interval at which the Slack and Telegram adapters edit a streaming message. The
+KV cache grows into preallocated room (:class:`_GrowingLayer`) instead of being concatenated
+anew at every step, which copied the whole cache of every layer once per token. Measured
+figures (``python -m benchmarks.generation_speed``): docs/serving.md, docs/performance.md.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ def _growing_cache_class():
     """A DynamicCache whose layers append in place into preallocated room (None before transformers 4.56).
 
     ``DynamicLayer.update`` concatenates, copying all keys and values of the layer at every
-    step; with 8 answers of ~200 positions that was ~7 ms of a ~90 ms fp32 step. A
+    step, a cost that grows with the batch and the answers' length (docs/performance.md). A
     :class:`_GrowingLayer` writes the new positions into spare room and hands attention a
     view. Keys set from outside (the scheduler joining or trimming rows) are adopted on the
     next update with fresh room, so joins stay plain tensor operations.
@@ -350,8 +350,8 @@ class BatchScheduler:
         others decode, at most ``prefill_chunk`` prompt tokens run between two of their steps, so a
         long prompt (or a burst of them) delays running answers by one chunk, not a whole backlog.
         A prompt that does not fit what is left of the budget waits for the next step rather than
-        being cut into a sliver: reading 15 tokens took 108 ms against 313 ms for 164 (fp32, two
-        cores), as every chunk reads all the weights. A shared prefix is read as a chunk of its own
+        being cut into a sliver: every chunk reads all the weights, so a few tokens cost a good part
+        of what a full chunk does (docs/serving.md). A shared prefix is read as a chunk of its own
         and kept, or taken from what was kept."""
         budget = self.prefill_chunk if self._active else None
         while self._prefilling and (budget is None or budget > 0):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.generation.evidence import Unit, passage_units
+from core.retrieval.units import Unit, passage_units
 from core.generation.verification import _AMOUNT, _EMAIL, _NUMBER, _PHONE_NUMBER, _SHORTCUT, _URL, Embed, content_tokens
 from core.language import is_cjk
 from core.retrieval.index import ScoredPassage

@@ -2,20 +2,20 @@
 
 On a CPU, decoding one token reads every weight once, so tokens/s is bounded by bytes per
 weight. transformers de-quantises a GGUF file (the bundled SmolLM2 is Q4_1) into fp32: eight
-times the bytes of the 4-bit original, ~60 ms per token on two cores. This module puts the
-4-bit numbers back: each ``nn.Linear`` becomes an :class:`Int4Linear` holding groupwise
-4-bit codes with one scale and one offset per group of 32 inputs, packed for PyTorch's CPU
-kernel (``torch._weight_int4pack_mm_for_cpu``), which multiplies bf16 activations by the
-codes without materialising fp32 weights. Reading a prompt is compute-bound instead (a bf16
-product is 2x fp32 and 1.7x the 4-bit kernel at 64 tokens on 2 cores), so prompt tokens are
-multiplied by a bf16 copy of the same weights.
+times the bytes of the 4-bit original. This module puts the 4-bit numbers back: each
+``nn.Linear`` becomes an :class:`Int4Linear` holding groupwise 4-bit codes with one scale
+and one offset per group of 32 inputs, packed for PyTorch's CPU kernel
+(``torch._weight_int4pack_mm_for_cpu``), which multiplies bf16 activations by the codes
+without materialising fp32 weights. Reading a prompt is compute-bound instead, and there
+a dense bf16 product beats both fp32 and the 4-bit kernel, so prompt tokens are multiplied by a
+bf16 copy of the same weights.
 
 Q4_1 stores exactly that: per block of 32, ``w = d·q + m`` with ``q`` in 0…15. Recovering
-``m`` as the block minimum and ``d`` as range/15 gives back the file's own codes (measured:
-largest reconstruction error 0.0 over all 210 layers of SmolLM2-135M). The kernel keeps the
-scale and offset in bf16, and multiplies bf16 activations, so results differ from the fp32
-copy in the last bits: on the 25 sample questions with the product's prompts, 22 greedy answers
-came out token for token the same as fp32, at twice the tokens/s.
+``m`` as the block minimum and ``d`` as range/15 gives back the file's own codes exactly
+(``Int4Linear.reconstruction_error`` is 0 for a Q4_1 file). The kernel keeps the scale and
+offset in bf16, and multiplies bf16 activations, so results differ from the fp32 copy in the
+last bits: most greedy answers come out token for token the same as fp32, a few differ in
+near-ties (docs/serving.md).
 Other 4-bit GGUF types (Q4_0, Q4_K) land on nearly the same grid. For any other model the
 same packing is an ordinary 4-bit quantization: smaller and faster, with slightly different
 text, and therefore only used when asked for (``ASKDESK_GENERATOR_QUANTIZE=int4``).
@@ -24,10 +24,11 @@ The output head keeps its fp32 weights (tied to the embeddings, Q8_0 in the bund
 4 bits there would change which token wins) but reads them through :class:`ExactTopHead`:
 a bf16 copy scores the whole vocabulary at half the bytes, and the few best candidates are
 scored again in fp32. The winner is the one the fp32 head would choose unless the fp32 best
-falls outside the bf16 top ``k`` — bf16 moves a logit by about 0.01, the k-th best is
-typically several units behind. On 2 cores the fp32 head was 10 ms of a 26 ms decoding step
-alone and 16–23 ms of a 50 ms step for 8 answers; the bf16 head takes about 2 ms for either
-(prepacked, :class:`Bf16Product`), the rescoring 0.1 ms.
+falls outside the bf16 top ``k`` — bf16 rounding moves a logit far less than the usual gap
+between the best and the k-th best. The fp32 head, a product with the whole vocabulary, is a
+large share of a CPU decoding step; the prepacked bf16 copy (:class:`Bf16Product`) reads half
+the bytes, and rescoring ``k`` rows costs next to nothing (figures: docs/serving.md,
+docs/performance.md).
 """
 
 from __future__ import annotations
@@ -98,9 +99,9 @@ class Bf16Product:
     """``F.linear(x, weight)`` for a fixed bf16 matrix, with the weight laid out for oneDNN once.
 
     A plain bf16 ``F.linear`` reorders the whole weight into oneDNN's blocked layout at every
-    call; for the output head that was most of the call (3.2–5.8 ms against 1.8–3.1 ms
-    prepacked, 1 to 16 rows) and 10–30% of reading a prompt. The prepacked product gives the
-    same bits (checked on a probe here, else the plain product is used).
+    call; for the output head that reordering was most of the call, and a noticeable share of
+    reading a prompt (docs/performance.md). The prepacked product gives the same bits
+    (checked on a probe here, else the plain product is used).
     """
 
     def __init__(self, weight) -> None:

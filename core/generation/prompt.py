@@ -6,13 +6,13 @@ Two layouts, both with the passages in the user turn before the question:
   them like ``[1]``. What capable instruct models follow best.
 * ``plain`` — passages labelled ``Article: title``, no numbers, no citation request.
 
-Measured with the bundled SmolLM2-135M-Instruct on 20 sample questions (answers passing
-verification): passages in the system prompt 7/20 (it invents specifics: "1.5 %", order
-codes); numbered in the user turn 4/20 — it continues the numbered list ("Passage [4] (…",
-"[2]: …") instead of answering; plain 7/20 to 11/20. So ``auto`` picks ``plain`` for the
-bundled model and ``numbered`` for any other. Either way the generator is never allowed to
-write the label words (:data:`BANNED_WORDS`), and the answer's citations are decided by
-verification against the real retrieved passages, numbered [1]..[k] in retrieval order.
+The bundled SmolLM2-135M-Instruct handles the numbered layout worst: it continues the numbered
+list ("Passage [4] (…", "[2]: …") instead of answering. With the passages in the system prompt
+it invents specifics ("1.5 %", order codes). Plain passages in the user turn pass verification
+most often (docs/performance.md). So ``auto`` picks ``plain`` for the bundled model and
+``numbered`` for any other. Either way the generator is never allowed to write the label words
+(:data:`BANNED_WORDS`), and the answer's citations are decided by verification against the real
+retrieved passages, numbered [1]..[k] in retrieval order.
 """
 
 from __future__ import annotations

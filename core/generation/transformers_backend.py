@@ -27,8 +27,8 @@ def resolve_quantize(quantize: str, device: str, model_path: str) -> str:
     """What ``ASKDESK_GENERATOR_QUANTIZE`` means for this model and device: ``int4`` or ``none``.
 
     ``auto`` runs a 4-bit GGUF source (the bundled model) with its own 4-bit weights on CPU
-    — 2.6–2.8 times the tokens/s of the fp32 copy transformers makes of it — and everything else
-    as loaded. 4-bit kernels are CPU-only here; CUDA runs bf16.
+    — several times the tokens/s of the fp32 copy transformers makes of it (docs/serving.md) —
+    and everything else as loaded. 4-bit kernels are CPU-only here; CUDA runs bf16.
     """
     from core.generation.int4 import int4_kernel_available
     from core.generation.model_store import four_bit_source
@@ -209,9 +209,9 @@ class BatchedTransformersGenerator(TransformersGenerator):
         that renders it differently in context shares only what really matches (maybe 0).
 
         Only for fp32 arithmetic: reading the prompt in two pieces changes attention in the
-        last bits, which fp32 absorbs (6 of 6 answers of 48 tokens identical to ``generate``)
-        but bf16 activations — the 4-bit CPU layers, CUDA — turn into different near-tie
-        choices (3 of 6 differed). There the prompt is read whole, like ``generate`` does.
+        last bits, which fp32 absorbs (the answers stay identical to ``generate``) but bf16
+        activations — the 4-bit CPU layers, CUDA — turn into different near-tie choices
+        (docs/performance.md). There the prompt is read whole, like ``generate`` does.
         """
         if not messages or messages[0]["role"] != "system" or not self._exact_prompt_split():
             return 0

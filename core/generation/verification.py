@@ -9,7 +9,7 @@ check binds every claim to its evidence (:class:`GroundingChecker`):
 * the answer as a whole must not be empty, filler, a loop, or a copy of the prompt, and must
   give a number when the question asks for an amount or a time;
 * every sentence is matched to the one evidence unit (passage sentence, list item or table
-  row — :mod:`core.generation.evidence`) that means the same, by the sentence embedder and by
+  row — :mod:`core.retrieval.units`) that means the same, by the sentence embedder and by
   shared content words;
 * every specific of the sentence must stand in *that* unit; the question never counts.
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.generation.evidence import Unit, all_units
+from core.retrieval.units import Unit, all_units
 from core.language import CJK_RUN, is_cjk
 from core.retrieval.chunking import split_sentences
 from core.retrieval.passages import Passage

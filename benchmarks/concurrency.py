@@ -1,0 +1,293 @@
+"""End to end under concurrency: n different questions at once through the real bot, against the
+same questions asked one after another.
+
+``askdesk serve slack --http`` or ``askdesk serve telegram`` runs as its own process with default
+settings (only paths set) against the fake platform of ``tests/fakes`` on loopback — the same
+fakes the tests use, driven here by the benchmark process as Slack's and Telegram's data
+centres would. Each question goes to its own channel or chat from its own user, so neither
+conversation history nor the per-user limits couple them.
+
+1. **Alone**: every question sent on its own, the next only once the previous one is answered;
+   ``one after another`` is the sum of those times.
+2. **Together**: the same n questions sent within a few milliseconds; ``wall`` is from the first
+   send to the last final answer.
+
+Each phase runs on a freshly started bot (warmed with one out-of-scope question, which loads the
+index and models but no passage), so neither phase profits from the other's caches.
+
+``speedup = one after another / wall``. Every answer given together is compared with the one the
+same question got alone (``same answers``). Slack's acks (event → HTTP 200, what its 3-second limit
+applies to) are timed in the together phase, while the other questions are being answered.
+
+    python -m benchmarks.concurrency                       # both adapters, 8 and 16 questions
+    python -m benchmarks.concurrency --adapter slack --n 8
+
+Prints a table and writes ``benchmarks/results/concurrency.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from benchmarks.bot_process import bot_env, free_port, sample_index, start_bot, stop_bot
+from benchmarks.common import out_of_scope_questions, percentile, sample_questions, save, wait_ready
+
+START_TIMEOUT_S = 300.0
+ANSWER_TIMEOUT_S = 300.0
+
+
+@dataclass
+class Asked:
+    """One question's trip: when it was sent, acknowledged and finally answered, and with what."""
+
+    question: str
+    sent: float
+    acked: float | None = None
+    answered: float | None = None
+    text: str = ""
+
+    @property
+    def seconds(self) -> float:
+        return (self.answered or float("nan")) - self.sent
+
+
+@dataclass
+class Phase:
+    asked: list[Asked] = field(default_factory=list)
+
+    @property
+    def wall(self) -> float:
+        return max(a.answered or float("nan") for a in self.asked) - min(a.sent for a in self.asked)
+
+
+class Platform:
+    """What the benchmark needs of a fake platform: start the bot, ask, and see the final answer."""
+
+    name: str
+
+    async def start(self, workdir: Path, index_dir: Path, kb_dir: Path, session: aiohttp.ClientSession) -> None:
+        raise NotImplementedError
+
+    async def ask(self, number: int, question: str, session: aiohttp.ClientSession) -> Asked:
+        raise NotImplementedError
+
+    def answered(self, number: int) -> tuple[float, str] | None:
+        """(when, final text) once question ``number`` has its final answer, else None."""
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+
+class SlackPlatform(Platform):
+    """Signed ``app_mention`` events over HTTP; an answer is final when the bot removes its 👀 reaction."""
+
+    name = "slack"
+
+    async def start(self, workdir: Path, index_dir: Path, kb_dir: Path, session: aiohttp.ClientSession) -> None:
+        from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack
+
+        self.fake = await FakeSlack().start()
+        port = free_port()
+        env = bot_env(workdir, index_dir, kb_dir, {
+            "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_BASE_URL": self.fake.api_url,
+        })
+        self.log = workdir / "slack.log"
+        self.proc = start_bot(["serve", "slack", "--http", "--host", "127.0.0.1", "--port", str(port)], env, self.log)
+        self.url = f"http://127.0.0.1:{port}/slack/events"
+        self.secret = SIGNING_SECRET
+        await wait_ready(session, f"http://127.0.0.1:{port}/readyz", self.proc, self.log, timeout_s=START_TIMEOUT_S,
+                         what="slack bot", poll_s=0.2)
+
+    @staticmethod
+    def _where(number: int) -> tuple[str, str]:
+        return f"CB{number:04d}", f"{1_800_000_000 + number}.000100"
+
+    async def ask(self, number: int, question: str, session: aiohttp.ClientSession) -> Asked:
+        from tests.fakes.slack_api import event_callback, mention, sign
+
+        channel, ts = self._where(number)
+        body = json.dumps(event_callback(mention(question, ts=ts, channel=channel, user=f"UB{number:04d}")))
+        headers = {"Content-Type": "application/json", **sign(self.secret, body)}
+        asked = Asked(question, time.monotonic())
+        async with session.post(self.url, data=body.encode(), headers=headers) as response:
+            await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"Slack event not acknowledged: HTTP {response.status}")
+        asked.acked = time.monotonic()
+        return asked
+
+    def answered(self, number: int) -> tuple[float, str] | None:
+        channel, ts = self._where(number)
+        done = [c for c in self.fake.calls_to("reactions.remove") if c.args.get("channel") == channel
+                and c.args.get("timestamp") == ts]
+        if not done:
+            return None
+        replies = [m for (ch, _), m in sorted(self.fake.messages.items()) if ch == channel and m.get("thread_ts") == ts]
+        return done[0].at, "\n".join(str(m.get("text", "")) for m in replies)
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(stop_bot, self.proc)
+        await self.fake.close()
+
+
+class TelegramPlatform(Platform):
+    """Private messages through long polling; an answer is final when its message gets its buttons."""
+
+    name = "telegram"
+
+    async def start(self, workdir: Path, index_dir: Path, kb_dir: Path, session: aiohttp.ClientSession) -> None:
+        from tests.fakes.telegram_api import TOKEN, FakeTelegramAPI
+
+        self.fake = await FakeTelegramAPI().start()
+        ops_port = free_port()
+        env = bot_env(workdir, index_dir, kb_dir, {
+            "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": self.fake.root_url,
+            "ASKDESK_OPS_HOST": "127.0.0.1", "ASKDESK_OPS_PORT": str(ops_port),
+        })
+        self.log = workdir / "telegram.log"
+        self.proc = start_bot(["serve", "telegram"], env, self.log)
+        await wait_ready(session, f"http://127.0.0.1:{ops_port}/readyz", self.proc, self.log, timeout_s=START_TIMEOUT_S,
+                         what="telegram bot", poll_s=0.2)
+
+    async def ask(self, number: int, question: str, session: aiohttp.ClientSession) -> Asked:
+        asked = Asked(question, time.monotonic())
+        await self.fake.enqueue(self.fake.message_update(question, chat_id=50_000 + number, user_id=50_000 + number))
+        return asked
+
+    def answered(self, number: int) -> tuple[float, str] | None:
+        chat = 50_000 + number
+        final = [c for c in self.fake.sent_to(chat) if c.params.get("reply_markup")]
+        return (final[0].at, self.fake.final_text(chat)) if final else None
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(stop_bot, self.proc)
+        await self.fake.close()
+
+
+async def _until_answered(platform: Platform, numbers: list[int], asked: list[Asked]) -> None:
+    deadline = time.monotonic() + ANSWER_TIMEOUT_S
+    while True:
+        results = [platform.answered(n) for n in numbers]
+        if all(results):
+            for item, (at, text) in zip(asked, results):  # type: ignore[misc]
+                item.answered, item.text = at, text
+            return
+        if time.monotonic() > deadline:
+            missing = [n for n, r in zip(numbers, results) if r is None]
+            raise RuntimeError(f"{platform.name}: questions {missing} not answered in {ANSWER_TIMEOUT_S:.0f} s")
+        await asyncio.sleep(0.005)
+
+
+async def _phase(platform: Platform, session: aiohttp.ClientSession, numbered: list[tuple[int, str]],
+                 together: bool) -> Phase:
+    phase = Phase()
+    if together:
+        phase.asked = list(await asyncio.gather(*(platform.ask(n, q, session) for n, q in numbered)))
+        await _until_answered(platform, [n for n, _ in numbered], phase.asked)
+        return phase
+    for n, q in numbered:
+        asked = await platform.ask(n, q, session)
+        await _until_answered(platform, [n], [asked])
+        phase.asked.append(asked)
+    return phase
+
+
+def _summary(alone: Phase, together: Phase, platform: str) -> dict[str, Any]:
+    one_by_one = sum(a.seconds for a in alone.asked)
+    changed = [{"question": a.question, "alone": a.text, "together": t.text}
+               for a, t in zip(alone.asked, together.asked) if a.text != t.text]
+    acks = [(t.acked - t.sent) * 1000 for t in together.asked if t.acked is not None]
+    seconds = [t.seconds for t in together.asked]
+    return {
+        "adapter": platform, "n": len(together.asked),
+        "alone_s": {"mean": round(one_by_one / len(alone.asked), 3), "max": round(max(a.seconds for a in alone.asked), 3)},
+        "one_after_another_s": round(one_by_one, 2), "together_wall_s": round(together.wall, 2),
+        "speedup": round(one_by_one / together.wall, 2),
+        "together_answer_s": {"p50": round(percentile(seconds, 50), 2), "max": round(max(seconds), 2)},
+        "ack_ms": {"p50": round(percentile(acks, 50), 1), "p99": round(percentile(acks, 99), 1)} if acks else None,
+        "same_answers": len(together.asked) - len(changed), "changed": changed,
+    }
+
+
+async def _fresh_phase(make: type[Platform], workdir: Path, numbered: list[tuple[int, str]],
+                       together: bool) -> Phase:
+    """One phase on a freshly started bot with its own database, so no phase inherits another's caches."""
+    index_dir, kb_dir = sample_index(workdir)
+    phase_dir = workdir / f"phase-{numbered[0][0]}"
+    phase_dir.mkdir()
+    platform = make()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        await platform.start(phase_dir, index_dir, kb_dir, session)
+        try:
+            # Loads the index and the models; refused, so it warms no passage's statements.
+            await _phase(platform, session, [(9_000 + len(numbered) + together, out_of_scope_questions()[0])], False)
+            return await _phase(platform, session, numbered, together)
+        finally:
+            await platform.stop()
+
+
+async def _measure(make: type[Platform], sizes: list[int], workdir: Path) -> list[dict[str, Any]]:
+    questions = list(dict.fromkeys(q for q, _ in sample_questions()))[: max(sizes)]
+    results = []
+    for offset, size in enumerate(sizes, 1):
+        numbered = [(offset * 1_000 + i, q) for i, q in enumerate(questions[:size])]
+        alone = await _fresh_phase(make, workdir, [(n + 500, q) for n, q in numbered], together=False)
+        together = await _fresh_phase(make, workdir, numbered, together=True)
+        results.append(_summary(alone, together, make.name))
+    return results
+
+
+PLATFORMS: dict[str, type[Platform]] = {"slack": SlackPlatform, "telegram": TelegramPlatform}
+
+
+def run(adapters: list[str], sizes: list[int]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for name in adapters:
+        with tempfile.TemporaryDirectory(prefix=f"askdesk-concurrency-{name}-") as tmp:
+            rows += asyncio.run(_measure(PLATFORMS[name], sizes, Path(tmp)))
+    return rows
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    head = (f"{'adapter':9} {'n':>3} {'alone mean':>11} {'one by one':>11} {'together':>9} {'speedup':>8} "
+            f"{'p50 / max answer':>17} {'ack p99':>8} {'same answers':>13}")
+    lines = [f"End to end through the bot, {os.cpu_count()} CPUs, default settings", head]
+    for r in rows:
+        ack = f"{r['ack_ms']['p99']:.0f} ms" if r["ack_ms"] else "—"
+        lines.append(
+            f"{r['adapter']:9} {r['n']:>3} {r['alone_s']['mean']:>9.2f} s {r['one_after_another_s']:>9.2f} s "
+            f"{r['together_wall_s']:>7.2f} s {r['speedup']:>7.2f}x "
+            f"{r['together_answer_s']['p50']:>7.2f} / {r['together_answer_s']['max']:>5.2f} s {ack:>8} "
+            f"{r['same_answers']:>6} of {r['n']:<3}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--adapter", nargs="+", choices=sorted(PLATFORMS), default=sorted(PLATFORMS))
+    parser.add_argument("--n", nargs="+", type=int, default=[8, 16])
+    args = parser.parse_args(argv)
+    rows = run(args.adapter, sorted(args.n))
+    print(table(rows))
+    for r in rows:
+        for c in r["changed"]:
+            print(f"  {r['adapter']} n={r['n']} changed: {c['question']!r}\n    alone:    {c['alone'][:160]!r}\n"
+                  f"    together: {c['together'][:160]!r}")
+    save("concurrency", {"rows": rows, "cpu_count": os.cpu_count()})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
