@@ -74,6 +74,8 @@ class Platform:
     """What the benchmark needs of a fake platform: start the bot, ask, and see the final answer."""
 
     name: str
+    proc: Any  # the bot's process, once started
+    fake: Any  # the fake platform API, once started
 
     async def start(self, workdir: Path, index_dir: Path, kb_dir: Path, session: aiohttp.ClientSession) -> None:
         raise NotImplementedError
@@ -86,7 +88,9 @@ class Platform:
         raise NotImplementedError
 
     async def stop(self) -> None:
-        raise NotImplementedError
+        """Stop the bot (SIGTERM, as a deploy does), then its fake platform."""
+        await asyncio.to_thread(stop_bot, self.proc)
+        await self.fake.close()
 
 
 class SlackPlatform(Platform):
@@ -136,10 +140,6 @@ class SlackPlatform(Platform):
         replies = [m for (ch, _), m in sorted(self.fake.messages.items()) if ch == channel and m.get("thread_ts") == ts]
         return done[0].at, "\n".join(str(m.get("text", "")) for m in replies)
 
-    async def stop(self) -> None:
-        await asyncio.to_thread(stop_bot, self.proc)
-        await self.fake.close()
-
 
 class TelegramPlatform(Platform):
     """Private messages through long polling; an answer is final when its message gets its buttons."""
@@ -169,10 +169,6 @@ class TelegramPlatform(Platform):
         chat = 50_000 + number
         final = [c for c in self.fake.sent_to(chat) if c.params.get("reply_markup")]
         return (final[0].at, self.fake.final_text(chat)) if final else None
-
-    async def stop(self) -> None:
-        await asyncio.to_thread(stop_bot, self.proc)
-        await self.fake.close()
 
 
 async def _until_answered(platform: Platform, numbers: list[int], asked: list[Asked]) -> None:

@@ -150,6 +150,7 @@ def build_index(
 
     previous = _load_previous(index_dir, model)
     previous_statements = _load_previous_statements(index_dir, previous)
+    statement_texts = StatementVectors.texts_of(loaded.passages)
     reusable = previous.hashes() if previous else {}
     current_hashes = [p.content_hash for p in loaded.passages]
     todo = [i for i, h in enumerate(current_hashes) if h not in reusable]
@@ -164,8 +165,7 @@ def build_index(
         same_index = all(previous.index_config.get(key) == value for key, value in wanted.items())
         skipped = [{"path": p.path, "reason": p.reason} for p in loaded.problems]
         same_skipped = (previous.meta.get("skipped") or []) == skipped  # `kb list` reports them from the manifest
-        has_statements = previous_statements is not None and previous_statements.texts == StatementVectors.texts_of(
-            loaded.passages)
+        has_statements = previous_statements is not None and previous_statements.texts == statement_texts
         if not todo and same_passages and same_recipe and same_index and same_skipped and has_statements:
             report.up_to_date = True
             report.index_kind, report.index_bytes = previous.kind, index_bytes(index_dir)
@@ -201,7 +201,7 @@ def build_index(
         "skipped": [{"path": p.path, "reason": p.reason} for p in loaded.problems],  # for `askdesk kb list`
         **_recipe(settings),
     }
-    statements, report.statements_embedded = StatementVectors.build(loaded.passages, embed, dimension, previous_statements)
+    statements, report.statements_embedded = StatementVectors.build(statement_texts, embed, dimension, previous_statements)
     report.statements = len(statements)
     lexical = LexicalIndex.build([lexical_text(p) for p in loaded.passages])
     classifier = train_for_passages(loaded.passages, vectors, settings.classifier)

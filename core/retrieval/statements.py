@@ -54,10 +54,11 @@ class StatementVectors:
         return list(dict.fromkeys(u.full for u in all_units(passages)))
 
     @classmethod
-    def build(cls, passages: Sequence[Passage], embed: Callable[[list[str]], np.ndarray], dimension: int,
+    def build(cls, texts: Sequence[str], embed: Callable[[list[str]], np.ndarray], dimension: int,
               previous: "StatementVectors | None" = None) -> tuple["StatementVectors", int]:
-        """Every statement of ``passages``; texts ``previous`` holds keep their vector. Returns (table, embedded)."""
-        texts = cls.texts_of(passages)
+        """A table of ``texts`` (from :meth:`texts_of`); those ``previous`` holds keep their vector.
+
+        Returns (table, how many were embedded)."""
         vectors = np.zeros((len(texts), dimension), dtype=np.float32)
         todo = []
         for row, text in enumerate(texts):
