@@ -21,8 +21,13 @@ applies to) are timed in the together phase, while the other questions are being
 
     python -m benchmarks.concurrency                       # both adapters, 8 and 16 questions
     python -m benchmarks.concurrency --adapter slack --n 8
+    python -m benchmarks.concurrency --answer-mode generate  # answers written by the generator
 
-Prints a table and writes ``benchmarks/results/concurrency.json``.
+Default settings compose answers from the sources (``ASKDESK_ANSWER_MODE=auto`` with the bundled
+model); ``--answer-mode generate`` makes the generator write them (checked sentence by sentence),
+which is where the batch scheduler has to reach users.
+
+Prints a table and writes ``benchmarks/results/concurrency.json`` (``concurrency-generate.json``).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import aiohttp
 
 from benchmarks.bot_process import bot_env, free_port, sample_index, start_bot, stop_bot
 from benchmarks.common import out_of_scope_questions, percentile, sample_questions, save, wait_ready
+from core.timeline import STAGES
 
 START_TIMEOUT_S = 300.0
 ANSWER_TIMEOUT_S = 300.0
@@ -64,6 +70,8 @@ class Asked:
 @dataclass
 class Phase:
     asked: list[Asked] = field(default_factory=list)
+    # Mean seconds per question in each pipeline stage, and in the whole answer (the bot's /metrics).
+    stages: dict[str, float] = field(default_factory=dict)
 
     @property
     def wall(self) -> float:
@@ -74,6 +82,8 @@ class Platform:
     """What the benchmark needs of a fake platform: start the bot, ask, and see the final answer."""
 
     name: str
+    settings: dict[str, str]  # extra ASKDESK_* settings of the bot process
+    metrics_url: str  # the bot's /metrics
     proc: Any  # the bot's process, once started
     fake: Any  # the fake platform API, once started
 
@@ -105,10 +115,12 @@ class SlackPlatform(Platform):
         port = free_port()
         env = bot_env(workdir, index_dir, kb_dir, {
             "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_BASE_URL": self.fake.api_url,
+            **self.settings,
         })
         self.log = workdir / "slack.log"
         self.proc = start_bot(["serve", "slack", "--http", "--host", "127.0.0.1", "--port", str(port)], env, self.log)
         self.url = f"http://127.0.0.1:{port}/slack/events"
+        self.metrics_url = f"http://127.0.0.1:{port}/metrics"
         self.secret = SIGNING_SECRET
         await wait_ready(session, f"http://127.0.0.1:{port}/readyz", self.proc, self.log, timeout_s=START_TIMEOUT_S,
                          what="slack bot", poll_s=0.2)
@@ -153,10 +165,11 @@ class TelegramPlatform(Platform):
         ops_port = free_port()
         env = bot_env(workdir, index_dir, kb_dir, {
             "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": self.fake.root_url,
-            "ASKDESK_OPS_HOST": "127.0.0.1", "ASKDESK_OPS_PORT": str(ops_port),
+            "ASKDESK_OPS_HOST": "127.0.0.1", "ASKDESK_OPS_PORT": str(ops_port), **self.settings,
         })
         self.log = workdir / "telegram.log"
         self.proc = start_bot(["serve", "telegram"], env, self.log)
+        self.metrics_url = f"http://127.0.0.1:{ops_port}/metrics"
         await wait_ready(session, f"http://127.0.0.1:{ops_port}/readyz", self.proc, self.log, timeout_s=START_TIMEOUT_S,
                          what="telegram bot", poll_s=0.2)
 
@@ -169,6 +182,22 @@ class TelegramPlatform(Platform):
         chat = 50_000 + number
         final = [c for c in self.fake.sent_to(chat) if c.params.get("reply_markup")]
         return (final[0].at, self.fake.final_text(chat)) if final else None
+
+
+async def _time_sums(session: aiohttp.ClientSession, url: str) -> dict[str, float]:
+    """Seconds the bot has spent so far in each pipeline stage, and in answers (``answer``), summed."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with session.get(url) as response:
+        text = await response.text()
+    sums: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "askdesk_answer_stage_seconds_sum":
+                sums[sample.labels["stage"]] = sample.value
+            elif sample.name == "askdesk_answer_seconds_sum":
+                sums["answer"] = sample.value
+    return sums
 
 
 async def _until_answered(platform: Platform, numbers: list[int], asked: list[Asked]) -> None:
@@ -213,33 +242,50 @@ def _summary(alone: Phase, together: Phase, platform: str) -> dict[str, Any]:
         "together_answer_s": {"p50": round(percentile(seconds, 50), 2), "max": round(max(seconds), 2)},
         "ack_ms": {"p50": round(percentile(acks, 50), 1), "p99": round(percentile(acks, 99), 1)} if acks else None,
         "same_answers": len(together.asked) - len(changed), "changed": changed,
+        "stages_s": {"alone": _breakdown(alone), "together": _breakdown(together)},
     }
 
 
+def _breakdown(phase: Phase) -> dict[str, float]:
+    """Mean seconds per question: end to end, each pipeline stage, and outside the core (the adapter,
+    the platform's API calls, the event's way in): end to end minus the answer's own time."""
+    end_to_end = sum(a.seconds for a in phase.asked) / len(phase.asked)
+    stages = {name: phase.stages.get(name, 0.0) for name in STAGES}
+    return {"end_to_end": round(end_to_end, 4), **stages,
+            "outside_core": round(max(0.0, end_to_end - phase.stages.get("answer", 0.0)), 4)}
+
+
 async def _fresh_phase(make: type[Platform], workdir: Path, numbered: list[tuple[int, str]],
-                       together: bool) -> Phase:
+                       together: bool, settings: dict[str, str]) -> Phase:
     """One phase on a freshly started bot with its own database, so no phase inherits another's caches."""
     index_dir, kb_dir = sample_index(workdir)
     phase_dir = workdir / f"phase-{numbered[0][0]}"
     phase_dir.mkdir()
     platform = make()
+    platform.settings = settings
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         await platform.start(phase_dir, index_dir, kb_dir, session)
         try:
             # Loads the index and the models; refused, so it warms no passage's statements.
             await _phase(platform, session, [(9_000 + len(numbered) + together, out_of_scope_questions()[0])], False)
-            return await _phase(platform, session, numbered, together)
+            before = await _time_sums(session, platform.metrics_url)
+            phase = await _phase(platform, session, numbered, together)
+            after = await _time_sums(session, platform.metrics_url)
+            phase.stages = {k: round((after.get(k, 0.0) - before.get(k, 0.0)) / len(numbered), 4)
+                            for k in dict.fromkeys([*before, *after])}
+            return phase
         finally:
             await platform.stop()
 
 
-async def _measure(make: type[Platform], sizes: list[int], workdir: Path) -> list[dict[str, Any]]:
+async def _measure(make: type[Platform], sizes: list[int], workdir: Path,
+                   settings: dict[str, str]) -> list[dict[str, Any]]:
     questions = list(dict.fromkeys(q for q, _ in sample_questions()))[: max(sizes)]
     results = []
     for offset, size in enumerate(sizes, 1):
         numbered = [(offset * 1_000 + i, q) for i, q in enumerate(questions[:size])]
-        alone = await _fresh_phase(make, workdir, [(n + 500, q) for n, q in numbered], together=False)
-        together = await _fresh_phase(make, workdir, numbered, together=True)
+        alone = await _fresh_phase(make, workdir, [(n + 500, q) for n, q in numbered], together=False, settings=settings)
+        together = await _fresh_phase(make, workdir, numbered, together=True, settings=settings)
         results.append(_summary(alone, together, make.name))
     return results
 
@@ -247,18 +293,22 @@ async def _measure(make: type[Platform], sizes: list[int], workdir: Path) -> lis
 PLATFORMS: dict[str, type[Platform]] = {"slack": SlackPlatform, "telegram": TelegramPlatform}
 
 
-def run(adapters: list[str], sizes: list[int]) -> list[dict[str, Any]]:
+def run(adapters: list[str], sizes: list[int], answer_mode: str = "auto") -> list[dict[str, Any]]:
+    settings = {"ASKDESK_ANSWER_MODE": answer_mode}
     rows: list[dict[str, Any]] = []
     for name in adapters:
         with tempfile.TemporaryDirectory(prefix=f"askdesk-concurrency-{name}-") as tmp:
-            rows += asyncio.run(_measure(PLATFORMS[name], sizes, Path(tmp)))
+            rows += [{**row, "answer_mode": answer_mode}
+                     for row in asyncio.run(_measure(PLATFORMS[name], sizes, Path(tmp), settings))]
     return rows
 
 
 def table(rows: list[dict[str, Any]]) -> str:
     head = (f"{'adapter':9} {'n':>3} {'alone mean':>11} {'one by one':>11} {'together':>9} {'speedup':>8} "
             f"{'p50 / max answer':>17} {'ack p99':>8} {'same answers':>13}")
-    lines = [f"End to end through the bot, {os.cpu_count()} CPUs, default settings", head]
+    modes = sorted({r.get("answer_mode", "auto") for r in rows})
+    what = "default settings" if modes == ["auto"] else f"answer mode {', '.join(modes)}"
+    lines = [f"End to end through the bot, {os.cpu_count()} CPUs, {what}", head]
     for r in rows:
         ack = f"{r['ack_ms']['p99']:.0f} ms" if r["ack_ms"] else "—"
         lines.append(
@@ -270,18 +320,36 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def stage_table(rows: list[dict[str, Any]]) -> str:
+    """Where a question's time went (mean per question, ms): the pipeline's stages and the rest."""
+    names = ["end_to_end", *STAGES, "outside_core"]
+    head = f"{'adapter':9} {'n':>3} {'phase':9} " + " ".join(f"{n.replace('_', ' '):>12}" for n in names)
+    lines = ["Mean per question, ms (stages from the bot's /metrics; outside core = adapter + platform calls)", head]
+    for r in rows:
+        for phase in ("alone", "together"):
+            values = r["stages_s"][phase]
+            lines.append(f"{r['adapter']:9} {r['n']:>3} {phase:9} "
+                         + " ".join(f"{values[n] * 1000:>12.1f}" for n in names))
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--adapter", nargs="+", choices=sorted(PLATFORMS), default=sorted(PLATFORMS))
     parser.add_argument("--n", nargs="+", type=int, default=[8, 16])
+    parser.add_argument("--answer-mode", choices=["auto", "generate", "compose"], default="auto",
+                        help="ASKDESK_ANSWER_MODE of the bot (auto: the default settings)")
     args = parser.parse_args(argv)
-    rows = run(args.adapter, sorted(args.n))
+    rows = run(args.adapter, sorted(args.n), args.answer_mode)
     print(table(rows))
+    print()
+    print(stage_table(rows))
     for r in rows:
         for c in r["changed"]:
             print(f"  {r['adapter']} n={r['n']} changed: {c['question']!r}\n    alone:    {c['alone'][:160]!r}\n"
                   f"    together: {c['together'][:160]!r}")
-    save("concurrency", {"rows": rows, "cpu_count": os.cpu_count()})
+    name = "concurrency" if args.answer_mode == "auto" else f"concurrency-{args.answer_mode}"
+    save(name, {"rows": rows, "cpu_count": os.cpu_count()})
     return 0
 
 

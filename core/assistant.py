@@ -12,7 +12,6 @@ import logging
 import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
@@ -36,6 +35,7 @@ from core.retrieval.index import ScoredPassage
 from core.retrieval.retriever import Retriever
 from core.scopes import Scope, ScopeMap, load_scopes
 from core.store import Store, open_store
+from core.timeline import Timeline, recording, stage
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,6 @@ DeltaCallback = Callable[[str], None]
 HISTORY_TURNS = 4  # earlier turns (2 exchanges) used to rewrite follow-up questions for search
 RELATED_CANDIDATES = 6  # extra passages retrieved to find related articles and composed answers
 MAX_RELATED = 3
-EMBED_CACHE = 20_000  # sentence vectors kept (about 30 MB with the bundled 384-dim embedder)
 SURE_DESPITE_NAMES = 0.8  # retrieval score that answers even a question naming things the KB lacks
 LEXICAL_GATE_MARGIN = 0.1  # how far under the threshold the word-coverage gate may answer
 CONTACT_QUERY = {
@@ -111,8 +110,6 @@ class Assistant:
         self.store = store if store is not None or not remember else open_store(settings)
         self._generator = generator
         self._generator_lock = threading.Lock()
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._vectors_lock = threading.Lock()
         # Its own threads, as many as questions may be answered at once (and at least a full decoding
         # batch): the loop's default pool is narrower on a small machine and shared with other work.
         self._workers = ThreadPoolExecutor(
@@ -179,28 +176,22 @@ class Assistant:
 
     # ---- models the checks share ---------------------------------------------------------
     def embed(self, texts: list[str]) -> np.ndarray:
-        """Sentence vectors: the index's stored statement vectors, else a cache, else the embedder.
+        """Sentence vectors: the index's stored statement vectors, else the embedder (which keeps
+        what it embedded recently).
 
         The knowledge base's statements were embedded when the index was built; only other
         texts (the question, a generated sentence, statements of an older index) are embedded here.
         """
-        with self._vectors_lock:
-            found = {t: self._vectors[t] for t in texts if t in self._vectors}
-        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        found: dict[str, np.ndarray] = {}
         tables = [table for r in self.retrievers.values() if (table := r.stored_statements()) is not None]
-        if missing and tables:
-            for text in missing:
-                vector = next((v for table in tables if (v := table.get(text)) is not None), None)
-                if vector is not None:
-                    found[text] = vector
-            missing = [t for t in missing if t not in found]
+        for text in dict.fromkeys(texts):
+            vector = next((v for table in tables if (v := table.get(text)) is not None), None)
+            if vector is not None:
+                found[text] = vector
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
             vectors = np.asarray(self.retriever.embedder.embed_passages(missing), dtype=np.float32)
             found.update(zip(missing, vectors))
-            with self._vectors_lock:
-                self._vectors.update(zip(missing, vectors))
-                while len(self._vectors) > EMBED_CACHE:
-                    self._vectors.popitem(last=False)
         return np.stack([found[t] for t in texts]) if texts else np.zeros((0, 0), dtype=np.float32)
 
     def composes(self) -> bool:
@@ -290,12 +281,25 @@ class Assistant:
             turns += [HistoryTurn("user", turn.question), HistoryTurn("assistant", turn.answer)]
         return turns
 
-    def answer(self, message: IncomingMessage, on_delta: DeltaCallback | None = None) -> Answer:
+    def answer(self, message: IncomingMessage, on_delta: DeltaCallback | None = None, queued_s: float = 0.0) -> Answer:
         """Run the whole pipeline and record the turn.
 
         ``on_delta`` receives verified text only: the deltas joined are always a prefix of
         (usually all of) the final ``Answer.text``, so an adapter never shows text it must take back.
+        ``queued_s``: how long the question waited for a worker (:meth:`stream`), reported as the
+        ``queue`` stage of ``Answer.stages``.
         """
+        started = time.perf_counter()
+        timeline = Timeline()
+        if queued_s:
+            timeline.add("queue", queued_s)
+        with recording(timeline):
+            answer = self._answer(message, on_delta)
+        if answer.mode == "unscoped":  # nothing of the pipeline ran
+            return answer
+        return replace(answer, stages=timeline.stages(queued_s + time.perf_counter() - started))
+
+    def _answer(self, message: IncomingMessage, on_delta: DeltaCallback | None) -> Answer:
         started = time.perf_counter()
         scope = self.scope_for(message)  # before anything reads an index, the store or the text
         if scope is None:
@@ -314,7 +318,8 @@ class Assistant:
         if not answer.text.startswith("".join(shown)):  # a broken promise would show retracted text
             raise AssertionError("streamed text is not a prefix of the answer")
         answer = replace(answer, latency_s=round(time.perf_counter() - started, 3), scope=scope.name)
-        return self._record(message, question, answer)
+        with stage("record"):
+            return self._record(message, question, answer)
 
     def _handoff(self, language: str, scope: Scope) -> Answer:
         """The user wants a person: the adapter escalates; ``contact`` is for where none can come."""
@@ -344,14 +349,16 @@ class Assistant:
         if asks_for_person(question):
             return self._handoff(language, scope)
         # History only rewrites the search query; earlier answers never reach the prompt.
-        retrieval = search_in_context(retriever.retrieve, question, history, self.settings.top_k + RELATED_CANDIDATES)
+        with stage("retrieval"):
+            retrieval = search_in_context(retriever.retrieve, question, history, self.settings.top_k + RELATED_CANDIDATES)
         hits, intent = retrieval.hits, retrieval.intent
         best = self.best_hit(hits)
         confidence = best.score if best is not None else 0.0
         if not self.passes_gate(hits, retrieval.dense_supported):
             log.info("refused: best score %.3f below threshold %.3f", confidence, self.settings.threshold)
             return replace(self.refusal(language, confidence), intent=intent)
-        foreign = retriever.foreign_names(question)
+        with stage("retrieval"):
+            foreign = retriever.foreign_names(question)
         if foreign and confidence < SURE_DESPITE_NAMES:
             log.info("refused: the question names %d thing(s) the knowledge base never mentions", len(foreign))
             return replace(self.refusal(language, confidence), intent=intent)
@@ -359,13 +366,15 @@ class Assistant:
         top = hits[: self.settings.top_k]
         rejected: str | None = None
         if not self.composes():
-            answer = self._generate(question, top, language, emit)
+            with stage("generation"):
+                answer = self._generate(question, top, language, emit)
             if isinstance(answer, Answer):
                 return replace(answer, confidence=confidence, related=self._related(hits, answer.citations), intent=intent,
                                images=cited_images(hits, answer.citations))
             rejected = answer
             log.info("generated draft rejected before anything was shown (%s); composing from the sources", rejected)
-        composition = self._follow_pointer(query, self.composer.compose(query, hits), retriever)
+        with stage("composition"):
+            composition = self._follow_pointer(query, self.composer.compose(query, hits), retriever)
         marker = "[1]" if is_cjk(composition.text) else " [1]"
         text = f"{composition.text}{marker}"
         emit(text)
@@ -493,9 +502,12 @@ class Assistant:
         def put(kind: str, value: object) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
 
+        submitted = time.perf_counter()
+
         def work() -> None:
             try:
-                put("answer", self.answer(message, on_delta=lambda d: put("delta", d)))
+                queued = time.perf_counter() - submitted
+                put("answer", self.answer(message, on_delta=lambda d: put("delta", d), queued_s=queued))
             except BaseException as exc:  # noqa: BLE001 - re-raised on the loop
                 put("error", exc)
 

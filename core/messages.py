@@ -87,6 +87,8 @@ class Answer:
     # Set when verification rejected the generated text; kept for logs and benchmarks.
     rejected_reason: str | None = None
     latency_s: float = 0.0
+    # Seconds per pipeline stage (core.timeline.STAGES), in order; empty where none ran.
+    stages: tuple[tuple[str, float], ...] = ()
     language: str = "en"  # the language of the reply frame (labels, refusals)
     # The user asked for a person: the adapter opens an escalation instead of showing an answer.
     handoff: bool = False

@@ -76,6 +76,9 @@ class Metrics:
                                             buckets=LATENCY_BUCKETS, registry=r)
         self.answer_seconds = Histogram("askdesk_answer_seconds", "Time from question to the final answer.",
                                         buckets=LATENCY_BUCKETS, registry=r)
+        self.stage_seconds = Histogram("askdesk_answer_stage_seconds",
+                                       "Time one answer spent in each pipeline stage (core.timeline.STAGES).",
+                                       ["stage"], buckets=LATENCY_BUCKETS, registry=r)
         self.tokens_per_second = Gauge("askdesk_generation_tokens_per_second",
                                        "Text deltas per second of the latest generated answer.", registry=r)
         self.in_flight = Gauge("askdesk_questions_in_flight", "Questions being answered now.", registry=r)
@@ -130,6 +133,8 @@ def _count_answer(metrics: Metrics, platform: str, answer: Any, started: float, 
                   deltas: int) -> None:
     elapsed = time.perf_counter() - started
     metrics.answer_seconds.observe(elapsed)
+    for name, seconds in getattr(answer, "stages", ()) or ():
+        metrics.stage_seconds.labels(name).observe(seconds)
     if first is None:  # nothing streamed: the whole answer is the first text shown
         metrics.first_text_seconds.observe(elapsed)
     if getattr(answer, "handoff", False):

@@ -1,5 +1,8 @@
 """The Bolt app: Slack events in, answers out; translation only, the core does the thinking.
 
+The listeners (:mod:`bots.slack.listeners`) read Bolt's payloads and hand them to
+:class:`SlackBot`'s ``take_*`` methods; the bot owns everything that follows.
+
 Every event is acknowledged at once (over HTTP as soon as its signature checks out, see
 :func:`bots.slack.serve.make_web_app`; in Socket Mode Bolt acks before the listener's work,
 and the listener only schedules a task); the answer is produced in the background:
@@ -26,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -40,10 +42,6 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bots.slack.blocks import (
-    ACTION_CLOSE,
-    ACTION_DOWN,
-    ACTION_PERSON,
-    ACTION_UP,
     ConversationRef,
     answer_blocks,
     answer_footer,
@@ -54,7 +52,6 @@ from bots.slack.config import SlackSettings
 from bots.slack.events import (
     PLATFORM,
     BotIdentity,
-    command_message,
     incoming_message,
     question_text,
     reply_thread,
@@ -62,6 +59,7 @@ from bots.slack.events import (
     thread_history,
 )
 from bots.slack.interactive import Interactions
+from bots.slack.listeners import register_listeners
 from bots.slack.render import escape, render_answer, render_partial
 from bots.slack.support import SlackSupportChannel
 from bots.streaming import relay_stream
@@ -161,16 +159,7 @@ class SlackBot(Interactions):
         secret = self.slack.signing_secret.get_secret_value() if self.slack.signing_secret else ""
         app = AsyncApp(client=self.client, signing_secret=secret, name="askdesk-slack", process_before_response=False)
         app.middleware(self._deduplicate)
-        app.event("app_mention")(self._on_mention)
-        app.event("message")(self._on_message)
-        app.command("/ask")(self._on_ask)
-        app.command("/askdesk")(self._on_askdesk)
-        app.action(ACTION_UP)(self._on_feedback)
-        app.action(ACTION_DOWN)(self._on_feedback)
-        app.action(ACTION_PERSON)(self._on_talk_to_person)
-        app.action(ACTION_CLOSE)(self._on_close)
-        # Bolt answers 404 to events without a listener, and Slack retries those: ack them all.
-        app.event(re.compile(r".*"))(self._on_other_event)
+        register_listeners(app, self)
         return app
 
     async def drain(self, timeout: float | None = None) -> bool:
@@ -244,7 +233,7 @@ class SlackBot(Interactions):
         log.info("slack: resuming %s (try %d)", item.event_id, item.attempts)
         await self._answer_once(event, item.event_id, direct=direct, body=item.payload)
 
-    # ---- middleware and listeners ----------------------------------------------------------
+    # ---- middleware, and what the listeners hand over (bots.slack.listeners) --------------
     async def _deduplicate(self, request: AsyncBoltRequest, body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> BoltResponse | None:  # noqa: A002
         key = dedupe_key(body)
         if key is None or self._chatter(body):
@@ -275,7 +264,8 @@ class SlackBot(Interactions):
             return False
         return not self.is_agent_reply(event)
 
-    async def _on_mention(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+    def take_mention(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        """An @mention: answered in its thread, unless an agent wrote it in the support channel."""
         if self.is_agent_reply(event):
             self.spawn(self._mention_in_support_thread(event, body))
             return
@@ -289,7 +279,8 @@ class SlackBot(Interactions):
             return
         self._schedule(event, body, direct=False)
 
-    async def _on_message(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+    def take_message(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        """A message event: a DM is answered, an agent's reply in the support channel relayed."""
         # Only direct messages are answered; in channels the bot speaks when mentioned.
         if event.get("channel_type") == "im":
             self._schedule(event, body, direct=True)
@@ -298,9 +289,6 @@ class SlackBot(Interactions):
         else:
             log.debug("slack: message in %s channel ignored", event.get("channel_type"))
 
-    async def _on_other_event(self, body: dict[str, Any]) -> None:
-        log.debug("slack: event %s ignored", body.get("event", {}).get("type"))
-
     def _schedule(self, event: dict[str, Any], body: dict[str, Any], *, direct: bool) -> None:
         reason = skip_reason(event, self.identity, self.slack.ignore_bots)
         if reason:
@@ -308,17 +296,8 @@ class SlackBot(Interactions):
             return
         self.spawn(self._answer_once(event, str(body.get("event_id")), direct=direct, body=body))
 
-    async def _on_ask(self, ack: Callable[..., Awaitable[None]], command: dict[str, Any], respond: Callable[..., Awaitable[Any]]) -> None:
-        message = command_message(command)
-        language = detect_language(message.text)
-        if not message.text.strip():
-            await ack(text=escape(phrase("empty", language)))
-            return
-        if self.slack.ask_visibility == "in_channel":
-            await ack(response_type="in_channel")  # Slack shows the command itself to the channel
-        else:
-            # The question alone: the answer replaces it starting with the same quote, so nothing is taken back.
-            await ack(text=f">{escape(message.text)}")
+    def take_ask(self, message: IncomingMessage, respond: Callable[..., Awaitable[Any]], language: str) -> None:
+        """Answer an acknowledged ``/ask`` in the background, through its response_url."""
         self.spawn(self._answer_command(message, respond, language))
 
     # ---- answering -------------------------------------------------------------------------

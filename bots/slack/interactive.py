@@ -8,21 +8,22 @@ go is :class:`bots.slack.support.SlackSupportChannel`: the support channel
 (``SLACK_SUPPORT_CHANNEL``), one post per escalation with its transcript and a Close button;
 a listed agent's reply in that post's thread is relayed to the customer's thread (or DM).
 
-Every click and command is acknowledged at once; the work runs in the background. All
-database access goes through the bot's store thread.
+The Bolt listeners themselves are in :mod:`bots.slack.listeners`: they acknowledge every click
+and command at once and hand the parsed payload to the ``take_*`` / ``*_reply`` methods here;
+the work runs in the background. All database access goes through the bot's store thread.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bots.slack.blocks import ACTION_UP, ConversationRef, feedback_ack
+from bots.slack.blocks import ConversationRef, feedback_ack
 from bots.slack.events import ASK_THREAD_PREFIX, PLATFORM, command_message, skip_reason
 from bots.slack.render import escape, to_plain
 from core.messages import IncomingMessage
@@ -30,7 +31,6 @@ from core.support import RelayOutcome, SupportWorkflow, TeachOutcome
 
 log = logging.getLogger(__name__)
 
-Ack = Callable[..., Awaitable[None]]
 DELIVERED = "white_check_mark"  # reaction on an agent's reply once the customer has it
 _BROADCAST = re.compile(r"<!(here|channel|everyone)(?:\|[^>]*)?>")
 
@@ -85,15 +85,10 @@ class Interactions:
         return name
 
     # ---- feedback -------------------------------------------------------------------------
-    async def _on_feedback(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        await ack()
-        ref = ConversationRef.from_value(action.get("value"))
-        user = (body.get("user") or {}).get("id")
-        if ref is None or ref.turn_id is None or not user:
-            log.info("slack: feedback click without a turn ignored")
-            return
-        positive = action.get("action_id") == ACTION_UP
-        self.spawn(self._feedback(ref, str(user), positive, clicked_in(body, ref), body.get("response_url")))
+    def take_feedback(self, ref: ConversationRef, user: str, positive: bool, place: tuple[str, str | None],
+                      response_url: str | None) -> None:
+        """A 👍/👎 click on an answer: recorded in the background, thanked only the first time."""
+        self.spawn(self._feedback(ref, user, positive, place, response_url))
 
     async def _feedback(self, ref: ConversationRef, user: str, positive: bool, place: tuple[str, str | None],
                         response_url: str | None) -> None:
@@ -123,16 +118,12 @@ class Interactions:
                 log.warning("slack: could not answer through the response_url", exc_info=True)
 
     # ---- hand-off -------------------------------------------------------------------------
-    async def _on_talk_to_person(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        await ack()
-        ref = ConversationRef.from_value(action.get("value"))
-        user = body.get("user") or {}
-        if ref is None or not user.get("id"):
-            return
+    def take_handoff(self, ref: ConversationRef, user_id: str, user_name: str | None) -> None:
+        """A "Talk to a person" click: escalate in the background and tell the customer where it went."""
         if ref.thread_id and ref.thread_id.startswith(ASK_THREAD_PREFIX):
             # An in-channel /ask answer: whoever clicks is the one to be answered, in their own DM.
-            ref = replace(ref, thread_id=f"{ASK_THREAD_PREFIX}{user['id']}")
-        self.spawn(self._handoff_clicked(ref, str(user["id"]), user.get("name") or user.get("username")))
+            ref = replace(ref, thread_id=f"{ASK_THREAD_PREFIX}{user_id}")
+        self.spawn(self._handoff_clicked(ref, user_id, user_name))
 
     async def _handoff_clicked(self, ref: ConversationRef, user_id: str, user_name: str | None) -> None:
         await self._post_quietly(ref.channel, ref.thread_ts, escape(await self.escalate(ref, user_id, user_name)))
@@ -178,14 +169,9 @@ class Interactions:
             event = {k: v for k, v in event.items() if k != "subtype"}
         return skip_reason(event, self.identity, self.slack.ignore_bots) is None
 
-    async def _on_close(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        await ack()
-        user = str((body.get("user") or {}).get("id") or "")
-        try:
-            escalation_id = int(action.get("value") or "")
-        except ValueError:
-            return
-        self.spawn(self._close(escalation_id, user, body.get("response_url")))
+    def take_close(self, escalation_id: int, user: str, response_url: str | None) -> None:
+        """A Close click on a support-channel post: close the escalation in the background."""
+        self.spawn(self._close(escalation_id, user, response_url))
 
     async def _close(self, escalation_id: int, user: str, response_url: str | None) -> None:
         if await self.workflow.close(escalation_id, user) is None:
@@ -193,17 +179,8 @@ class Interactions:
             await self._ephemeral(support, user, None, f"Escalation #{escalation_id} is already closed.", None, response_url)
 
     # ---- /askdesk -------------------------------------------------------------------------
-    async def _on_askdesk(self, ack: Ack, command: dict[str, Any]) -> None:
-        subcommand, _, rest = (command.get("text") or "").strip().partition(" ")
-        subcommand = subcommand.lower()
-        if subcommand == "teach":
-            await ack(text=await self._teach(command, rest))
-        elif subcommand == "close":
-            await ack(text=await self._close_command(command, rest.strip()))
-        else:
-            await ack(text=USAGE)
-
-    async def _teach(self, command: Mapping[str, Any], rest: str) -> str:
+    async def teach_reply(self, command: Mapping[str, Any], rest: str) -> str:
+        """``/askdesk teach QUESTION | ANSWER``: save it for review (admins); the reply to show."""
         user = str(command.get("user_id") or "")
         # Learned in the scope of the channel the command was given in (command_message has its audience).
         result = await self.workflow.teach(user, to_plain(rest), command.get("user_name") or user,
@@ -217,7 +194,8 @@ class Interactions:
         return (f"Thanks! Saved as pending entry #{entry.id}: “{escape(entry.question)}”. It is not used for answers "
                 "until an admin approves it with `askdesk kb review`.")
 
-    async def _close_command(self, command: Mapping[str, Any], rest: str) -> str:
+    async def close_reply(self, command: Mapping[str, Any], rest: str) -> str:
+        """``/askdesk close ESCALATION_ID``: close a hand-off (support channel or admins); the reply to show."""
         user = str(command.get("user_id") or "")
         allowed = user in self.slack.admins or (
             self.slack.support_channel_id is not None and command.get("channel_id") == self.slack.support_channel_id
@@ -234,4 +212,4 @@ class Interactions:
         return f"Escalation #{escalation_id} is closed; the customer was told."
 
 
-__all__ = ["DELIVERED", "Interactions", "USAGE"]
+__all__ = ["DELIVERED", "Interactions", "USAGE", "clicked_in"]

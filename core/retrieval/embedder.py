@@ -5,7 +5,11 @@ nothing is downloaded at run time. Any sentence-transformers id or path works to
 that define ``query``/``passage`` (or ``document``) prompts, such as E5, get them applied.
 
 Small calls from concurrent questions (their queries) are merged into one encoder call by a
-:class:`~core.retrieval.coalescing.Coalescer`; large ones (index builds) run as they come.
+:class:`~core.retrieval.coalescing.Coalescer`; large ones (index builds) run as they come. Vectors
+of texts embedded while answering are kept (:data:`RECENT_VECTORS`): a question is embedded once
+for retrieval and read again to rank the sentences of a composed answer (for a model without
+query/passage prompts the two vectors are the same), and the checks embed the same generated
+sentences more than once.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from functools import cached_property
 from pathlib import Path
 
@@ -26,6 +31,7 @@ log = logging.getLogger(__name__)
 
 _LOCK = threading.Lock()
 COALESCE_MAX_TEXTS = 64  # the most texts one merged call encodes (one encoder batch)
+RECENT_VECTORS = 20_000  # vectors kept of texts embedded while answering (~30 MB at 384 dimensions)
 _LOADED: dict[tuple[str, str, str, str], "Embedder"] = {}
 
 
@@ -68,6 +74,8 @@ class Embedder:
         log.info("embedder %s loaded on %s in %.1fs", name, device, time.perf_counter() - started)
         # Shared by the prompt variants of get_embedder (they copy this object's attributes).
         self.coalescer: Coalescer[tuple[str | None, str]] = Coalescer(self._encode_batch, max_texts=COALESCE_MAX_TEXTS)
+        self._recent: OrderedDict[tuple[tuple[str | None, str], str], np.ndarray] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     def knows_word(self, word: str) -> bool:
         """Whether the model's tokenizer has ``word`` as one whole token (a real word to it)."""
@@ -92,9 +100,25 @@ class Embedder:
     ) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        if not progress and len(texts) <= COALESCE_MAX_TEXTS:
-            return self.coalescer((None if prompt else prompt_name, prompt), texts)
-        return self._run(texts, None if prompt else prompt_name, prompt, batch_size, progress)
+        key = (None if prompt else prompt_name, prompt)  # what the encoder actually sees besides the text
+        if progress:  # an index build: every text once, nothing worth keeping
+            return self._run(texts, key[0], key[1], batch_size, progress)
+        with self._recent_lock:
+            found = {t: v for t in texts if (v := self._recent.get((key, t))) is not None}
+            for t in found:
+                self._recent.move_to_end((key, t))
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            if len(missing) <= COALESCE_MAX_TEXTS:
+                vectors = self.coalescer(key, missing)
+            else:
+                vectors = self._run(missing, key[0], key[1], batch_size, False)
+            found.update(zip(missing, vectors))
+            with self._recent_lock:
+                self._recent.update(((key, t), v) for t, v in zip(missing, vectors))
+                while len(self._recent) > RECENT_VECTORS:
+                    self._recent.popitem(last=False)
+        return np.stack([found[t] for t in texts])
 
     def _encode_batch(self, key: tuple[str | None, str], texts: list[str]) -> np.ndarray:
         return self._run(texts, key[0], key[1], COALESCE_MAX_TEXTS, False)

@@ -61,6 +61,45 @@ def test_verification_failure_returns_the_extractive_answer(settings, retriever)
     assert answer.citations[0].url.endswith("/returns/return-window")
 
 
+def test_an_answer_says_where_its_time_went_stage_by_stage(settings, retriever):
+    """Retrieval, the rejected draft, the composed fallback and the stored turn each get their time."""
+    import time
+
+    from core.assistant import Assistant
+    from core.timeline import STAGES
+
+    class SlowFabricator:
+        name = "slow"
+
+        def stream(self, messages, max_new_tokens):
+            time.sleep(0.2)
+            yield "You can return items within 90 days."
+
+        def warm_up(self):
+            pass
+
+    assistant = Assistant(settings.model_copy(update={"answer_mode": "generate"}), retriever=retriever,
+                          generator=SlowFabricator(), remember=False)
+    answer = assistant.answer(IncomingMessage(text="How long do I have to return an item?"))
+    stages = dict(answer.stages)
+    assert [name for name, _ in answer.stages] == ["retrieval", "generation", "composition", "record", "other"]
+    assert [name for name, _ in answer.stages] == [s for s in STAGES if s in stages], "pipeline order"
+    assert stages["generation"] >= 0.2, "the generator's time is the generation stage's"
+    assert all(seconds >= 0 for seconds in stages.values())
+    assert sum(stages.values()) >= answer.latency_s - 0.01  # the stages account for the whole answer
+
+    composed = Assistant(settings.model_copy(update={"answer_mode": "compose"}), retriever=retriever, remember=False)
+    assert "generation" not in dict(composed.answer(IncomingMessage(text="Which countries do you ship to?")).stages)
+
+
+async def test_a_streamed_answer_counts_its_wait_for_a_worker_as_the_queue_stage(settings, retriever):
+    from core.assistant import Assistant
+
+    assistant = Assistant(settings.model_copy(update={"answer_mode": "compose"}), retriever=retriever, remember=False)
+    events = [e async for e in assistant.stream(IncomingMessage(text="Which countries do you ship to?"))]
+    assert events[-1].stages[0][0] == "queue"
+
+
 async def test_stream_yields_deltas_then_the_answer(quick_assistant):
     events = [e async for e in quick_assistant.stream(IncomingMessage(text="Which countries do you ship to?"))]
     assert isinstance(events[-1], Answer)

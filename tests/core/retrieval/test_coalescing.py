@@ -117,3 +117,37 @@ def test_an_error_reaches_every_caller_of_that_batch_and_the_next_batch_still_ru
             with pytest.raises(RuntimeError, match="cannot encode 'bad'"):
                 future.result(10)
     assert coalescer("q", ["after"]).tolist() == [[5, ord("q")]]
+
+
+def test_the_embedder_encodes_a_question_once_for_retrieval_and_for_composition():
+    """Without query/passage prompts a query's vector is a passage's: the second read is the kept one,
+    equal to a fresh encoding; a model's prompts keep the two apart."""
+    import numpy as np
+
+    from core.retrieval.embedder import get_embedder
+    from tests.conftest import make_settings
+
+    embedder = get_embedder(make_settings().embedding_model)
+    encoded: list[list[str]] = []
+    inner = embedder._run
+
+    def counting(texts, *args):
+        encoded.append(list(texts))
+        return inner(texts, *args)
+
+    embedder._run = counting  # the encoder call underneath, counted (the instance is the process's own)
+    try:
+        question = "how long is the reset link valid for a brand new account"
+        query = embedder.embed_queries([question])
+        again = embedder.embed_passages([question, question])
+        assert encoded == [[question]], "encoded once, read back twice"
+        assert np.array_equal(again[0], query[0]) and np.array_equal(again[1], query[0])
+        assert np.allclose(inner([question], None, "", 1, False)[0], query[0], atol=1e-6)
+        embedder.passage_prompt = "passage: "
+        try:
+            embedder.embed_passages([question])
+        finally:
+            embedder.passage_prompt = ""
+        assert len(encoded) == 2, "a different prompt is a different encoding"
+    finally:
+        del embedder._run
