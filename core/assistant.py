@@ -358,7 +358,8 @@ class Assistant:
             log.info("refused: best score %.3f below threshold %.3f", confidence, self.settings.threshold)
             return replace(self.refusal(language, confidence), intent=intent)
         with stage("retrieval"):
-            foreign = retriever.foreign_names(question)
+            evidence = f"{hits[0].passage.title} {hits[0].passage.text}" if hits else ""
+            foreign = retriever.foreign_names(question, evidence)
         if foreign and confidence < SURE_DESPITE_NAMES:
             log.info("refused: the question names %d thing(s) the knowledge base never mentions", len(foreign))
             return replace(self.refusal(language, confidence), intent=intent)

@@ -50,7 +50,8 @@ _ASKS = [
     ("phone", re.compile(r"\bphone\b|\bcall\b|\bnumber\b(?!.*\border)|\btelephone\b|电话", re.I)),
     ("email", re.compile(r"\be-?mail (address|you)|\bemail\b.*\b(support|contact)|邮箱|电子邮件", re.I)),
     ("time", re.compile(r"\bhours\b|\bopen\b|\bwhat time\b|\bwhen (are|is) (you|the|support)\b|营业时间|几点|工作时间", re.I)),
-    ("shortcut", re.compile(r"\bshortcuts?\b|\bkeyboard\b|\bkey (combination|to press)\b|\bhotkey|快捷键", re.I)),
+    # "with the keyboard" asks for keys; "keyboard layout" or "an english keyboard" does not.
+    ("shortcut", re.compile(r"\bshortcuts?\b|\b(with|using|from|by) (the )?keyboard\b|\b(key|keyboard) (combination|command|to press)s?\b|\bhotkey|快捷键", re.I)),
     ("location", re.compile(r"\bwhere\b.*\b(go|goes|gone|end up|saved?|stored?|kept|located|put)\b|\bwhere (is|are) (the|my|your)\b|\bwhere .*\bfind\b.*\b(file|folder|recording|screenshot|download)s?\b|保存在哪|存在哪", re.I)),
     ("requirement", re.compile(r"\brequirements?\b|\brules?\b|\brequired\b|\bhow (long|strong|short) (must|should|does|do)\b|要求|规则|规定", re.I)),
     ("carrier", re.compile(r"\bwho (delivers|ships|carries|brings)\b|\b(which|what) (carrier|courier|delivery (company|service)|shipping (company|carrier))\b|哪家快递|什么快递|谁送|承运", re.I)),
@@ -76,7 +77,26 @@ _IMPERATIVE = (
     "move|hold|scroll|pick|start|stop|restart|wait|ask|send|include|save|copy|paste|disable|enable|connect|"
     "unplug|plug|insert|close|edit|search|look|return|print|write|fill|upload|download|reply|try|replace"
 )
-_INSTRUCTION = re.compile(rf"^(?:to [^,:]{{3,80}},\s*)?(?:then\s+|first,?\s+)?(?:{_IMPERATIVE})\b", re.I)
+_INSTRUCTION = re.compile(rf"^(?:(?:to|if|when) [^,:]{{3,80}},\s*)?(?:then\s+|first,?\s+)?(?:{_IMPERATIVE})\b", re.I)
+# An instruction with its purpose or condition ("To connect the user to a network domain, click
+# Enterprise Login."): complete on its own, unlike an article's one-line summary ("Print on both sides …").
+_PURPOSED = re.compile(rf"^(?:to|if|when) [^,:]{{3,80}},\s*(?:then\s+)?(?:{_IMPERATIVE})\b", re.I)
+# A problem report ("switch user is missing", "automatic login is greyed out", "printer keeps
+# printing even after i cancelled"): what answers it is the cause or the condition ("… only appears
+# if you have more than one user account", "If your account type is Standard, you cannot …", "If
+# this does not cancel the print job, try …"), not the steps of the feature that misbehaves.
+_TROUBLE = re.compile(
+    r"\b(?:doesn'?t|dont|does not|do not|won'?t|wont|can'?t|cant|cannot|isn'?t|isnt|aren'?t|arent|not|never|no longer)"
+    r" (?:\w+ )?(?:work|working|show|showing|shows|appear|appearing|respond|responding|connect|connecting|print|load|"
+    r"open|start|turn|do anything|there|available|listed|visible)\b"
+    r"|\b(?:missing|greyed|grayed|disabled|broken|stuck|keeps|even after|even though|when i only|nothing happens|"
+    r"stopped working|not working|won'?t let me|isn'?t letting)\b", re.I)
+_CAUSE = re.compile(
+    r"\bmay be\b|\bmight be\b|\bprobably\b|\bfaulty\b|\bdefective\b|\bonly (?:\w+ ){0,4}(?:if|when|after|once)\b|"
+    r"\bunless\b|\brequires?\b|\bneeds? to be\b|\bmust (?:be|have)\b|\bnot available\b|\bcaused by\b|\bbecause\b|"
+    r"\bcannot\b|\bcan'?t\b|\bif (?:this|that|it) (?:does not|doesn'?t|did not|fails|still|is not)\b|\bas a last resort\b|"
+    r"\bmake sure\b", re.I)
+EXPLAINS = 0.25  # for a problem report, a unit that states a cause or a condition
 _CAPABILITY = re.compile(r"^(you can|you may|you are able to|it is possible to|it's possible to)\b|\bgives you the ability to\b|\blets you\b|\ballows you to\b", re.I)
 # Opposite actions that embeddings barely tell apart: "turn Bluetooth off" is not answered by the
 # steps "To turn Bluetooth on:". Each word is the key of its opposite.
@@ -124,6 +144,11 @@ def is_how_to(question: str) -> bool:
     if re.match(r"^\s*how\b", question, re.I):
         return not re.match(r"^\s*how (much|many|long|soon|often|old|far|fast|quickly|big|large)\b", question, re.I)
     return not _NOT_HOW_TO.match(question) and not _ASKS_WHAT.search(question)
+
+
+def is_trouble(question: str) -> bool:
+    """Reports something that does not work as expected (English; see _TROUBLE)."""
+    return bool(_TROUBLE.search(question))
 
 
 def asked_facts(question: str) -> set[str]:
@@ -251,7 +276,11 @@ class Composer:
         steps_here = [u for u in own if u.kind == "step" and u.context == first.context]
         how_to = "steps" in asks or is_how_to(query)
         facts_asked = bool(asks & FACT_KINDS)
-        if (first.kind == "step" and how_to) or (is_how_to(query) and steps_here and not facts_asked):
+        # A sentence that already instructs ("To connect the user to a network domain, click Enterprise
+        # Login.") or explains a reported problem is the answer; the section's steps are not.
+        answers_alone = first.kind == "sentence" and not first.text.rstrip().endswith((":", "：")) and (
+            bool(_PURPOSED.match(first.text)) or (is_trouble(query) and bool(_CAUSE.search(first.text))))
+        if (first.kind == "step" and how_to) or (is_how_to(query) and steps_here and not facts_asked and not answers_alone):
             # "change volume for one app": the steps of the section, not its introduction; of several
             # step lists ("To turn Bluetooth on:" … "To turn Bluetooth off:"), the one whose steps or
             # lead-in match the question best.
@@ -311,7 +340,9 @@ class Composer:
         own = [u for u in units if u.passage == chosen[0].passage]
         first, last = min(chosen, key=lambda u: u.position), max(chosen, key=lambda u: u.position)
         last_tokens = set(content_tokens(last.text))
-        echoes = bool(last_tokens) and len(last_tokens - q_tokens) / len(last_tokens) < RESTATES + 0.2
+        # (An instruction naming what to click is not an echo, however many of the question's words it uses.)
+        echoes = bool(last_tokens) and len(last_tokens - q_tokens) / len(last_tokens) < RESTATES + 0.2 \
+            and not (last.kind == "sentence" and _PURPOSED.match(last.text))
         if len(chosen) == 1 and echoes and last.position + 1 < len(own) and not last.text.rstrip().endswith((":", "：")):
             chosen = [*chosen, own[last.position + 1]]
             last = chosen[-1]
@@ -352,6 +383,7 @@ class Composer:
         top = hits[0].score
         how_to = is_how_to(query) and not asks & FACT_KINDS
         cjk = is_cjk(query)
+        trouble = is_trouble(query)
         doc_best: dict[str, float] = {}
         for hit in hits:
             doc_best[hit.passage.doc_id] = max(doc_best.get(hit.passage.doc_id, hit.score), hit.score)
@@ -385,6 +417,8 @@ class Composer:
                 elif _CAPABILITY.search(unit.text) and own >= 0.4 and (unit.passage, unit.context) not in with_steps:
                     # An introduction with no steps under it; one with steps leads to them (compose()).
                     score -= INTRODUCES
+            if trouble and _CAUSE.search(unit.text):
+                score += EXPLAINS
             score += 0.5 * (doc_best[hits[unit.passage].passage.doc_id] - top if cjk else hits[unit.passage].score - top)
             scores.append(score)
         return scores

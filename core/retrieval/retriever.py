@@ -23,7 +23,7 @@ from core.retrieval.hybrid import RetrievalResult, SearchIndex, rerank
 from core.retrieval.index import ScoredPassage
 from core.retrieval.lexical import EN_STOPWORDS
 from core.retrieval.spelling import SpellingCorrector
-from core.retrieval.terms import foreign_names, foreign_names_zh, load_word_lists, other_companies
+from core.retrieval.terms import foreign_names, foreign_names_zh, load_word_lists, other_companies, other_platforms
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +117,10 @@ class Retriever:
         """The query with typos fixed against the knowledge base's words (Latin script only)."""
         return self.speller().correct(query)
 
-    def foreign_names(self, query: str) -> list[str]:
-        """Words of the (corrected) query that name something the knowledge base never mentions."""
+    def foreign_names(self, query: str, evidence: str = "") -> list[str]:
+        """Words of the (corrected) query that name something the knowledge base never mentions
+        (or, for another platform, that neither the passages found for it, ``evidence``, nor many
+        places of the knowledge base name)."""
         language = detect_language(query)
         if language == "zh":
             return foreign_names_zh(query, self.corpus())
@@ -126,7 +128,8 @@ class Retriever:
             return []
         vocabulary = self.speller().vocabulary
         found = foreign_names(self.correct(query), vocabulary, EN_STOPWORDS)
-        return found + [w for w in other_companies(query, vocabulary) if w not in found]
+        found += [w for w in other_companies(query, vocabulary) if w not in found]
+        return found + [p for p in other_platforms(query, self.corpus(), evidence) if p not in found]
 
     def corpus(self) -> str:
         """All the current index's text in one string, for substring checks in scripts without spaces."""

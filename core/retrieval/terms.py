@@ -51,12 +51,20 @@ def load_word_lists() -> None:
     zipf_frequency("warm", "en")
 
 
+_ENDINGS = (("ies", "y"), ("es", ""), ("s", ""), ("ed", ""), ("ed", "e"), ("ing", ""), ("ing", "e"),
+            ("iest", "y"), ("ier", "y"), ("est", ""), ("er", ""), ("ly", ""))
+
+
 def _forms(word: str) -> set[str]:
-    """The word and the stems its common endings may hide (plural, past, -ing)."""
+    """The word and the stems its common endings may hide: plural, past, -ing, comparative
+    ("quickest"), adverb, and a doubled final consonant ("cancelled", "stopped")."""
     forms = {word}
-    for suffix, repl in (("ies", "y"), ("es", ""), ("s", ""), ("ed", ""), ("ed", "e"), ("ing", ""), ("ing", "e")):
+    for suffix, repl in _ENDINGS:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            forms.add(word[: -len(suffix)] + repl)
+            stem = word[: -len(suffix)]
+            forms.add(stem + repl)
+            if not repl and len(stem) >= 4 and stem[-1] == stem[-2] and stem[-1] not in "aeiou":
+                forms.add(stem[:-1])
     return forms
 
 
@@ -99,3 +107,41 @@ def other_companies(question: str, vocabulary: Collection[str]) -> list[str]:
     "email"), where the knowledge base never mentions them."""
     return [w for w in _WORD.findall(question.lower())
             if _forms(w) & OTHER_COMPANIES and not any(form in vocabulary for form in _forms(w))]
+
+
+# Another operating system or device named as where the question applies ("where does windows 11
+# save screenshots", "show hidden files in finder on a mac", "lock the screen on a chromebook").
+# The words are everyday English or appear in passing in a help centre ("the Windows key",
+# "Chromebooks have a magnifying glass"), so a name counts as ours where the passages found for the
+# question say it ("no windows key on my chromebook": the article on the Super key names Chromebooks),
+# or where the knowledge base says it in at least PLATFORM_MENTIONS places: then it documents that platform.
+_OTHER_PLATFORMS = re.compile(
+    r"\bwindows ?(?:\d{1,2}|xp|vista|pc|laptop|computer|explorer|defender|update|store)\b"
+    r"|\b(?:mac ?os|os ?x|chrome ?os|ipad ?os|ios|apple id|apple watch|file explorer|windows explorer"
+    r"|system preferences|mission control|siri|cortana|finder|chromebooks?|macbooks?|imacs?)\b"
+    r"|\b(?:on|in|for|with|using|from) (?:a |an |my |the |your )?(?:mac|windows|pc)\s*[?.!]*$"
+)
+PLATFORM_MENTIONS = 3
+_WHERE = re.compile(r"\b(?:on|in|for|with|using|from) (?:a |an |my |the |your )?(?=(mac|windows|pc)\b)")
+
+
+@lru_cache(maxsize=2)
+def _lower(corpus: str) -> str:
+    return corpus.lower()  # a str caches its hash: a repeated corpus costs one lookup
+
+
+def other_platforms(question: str, corpus: str, evidence: str = "") -> list[str]:
+    """Other systems the question (as written) is about that neither the passages found for it
+    (``evidence``) name nor the knowledge base's text (``corpus``) names PLATFORM_MENTIONS times."""
+    text, found_text = _lower(corpus), evidence.lower()
+    found = []
+    for match in _OTHER_PLATFORMS.finditer(question.lower()):
+        phrase = match.group(0).strip(" ?.!")
+        bare = _WHERE.match(phrase)
+        if bare:  # "on a mac": as a place, not "Mac keyboards" or the "windows" of apps
+            name = rf"{_WHERE.pattern}{re.escape(bare.group(1))}\b"
+        else:
+            name = rf"\b{re.escape(phrase[:-1] if phrase.endswith(('books', 'macs')) else phrase)}"
+        if not re.search(name, found_text) and len(re.findall(name, text)) < PLATFORM_MENTIONS:
+            found.append(phrase)
+    return found

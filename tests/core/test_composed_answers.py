@@ -203,3 +203,80 @@ def test_do_i_get_the_cost_back_is_answered_with_what_is_refunded():
             "Original shipping charges aren't refunded unless the return is the result of our mistake.")
     answer = _compose("do i get the shipping cost back when i return something", text, "Start a return")
     assert "Original shipping charges aren't refunded" in answer
+
+
+# ---- problem reports, instructions inside sentences, other platforms ----------------------
+def test_a_missing_option_is_answered_with_the_condition_not_the_steps_of_the_feature():
+    text = ("To Log Out or Switch User, click the system menu on the right side of the top bar, click the button, "
+            "and select the correct option. "
+            "The Switch User entry only appears in the menu if you have more than one user account on your system.")
+    answer = _compose("switch user option is missing from the menu", text, "Log out or switch users")
+    assert "more than one user account" in answer
+
+
+def test_a_problem_report_is_answered_with_the_remedy_for_it():
+    text = ("How to cancel a print job:\n\n1. Open the Activities overview and start typing Printers.\n"
+            "2. Click Printers to open the panel.\n3. Click the Show Jobs button.\n"
+            "4. Cancel the print job by clicking the stop button.\n\n"
+            "If this does not cancel the print job like you expected, try holding down the cancel button on your printer.")
+    answer = _compose("printer keeps printing even after i cancelled", text, "Cancel a print job")
+    assert "cancel button on your printer" in answer and "Open the Activities overview" not in answer
+    # The same article still gives its steps to someone asking how to do it.
+    assert "Show Jobs" in _compose("how do i cancel a print job", text, "Cancel a print job")
+
+
+def test_an_instruction_behind_a_condition_answers_a_how_to():
+    text = ("Applications can present notifications to you that are still displayed on your lock screen. "
+            "If you're concerned about other people seeing these notifications, switch Show Notifications on "
+            "Lock Screen off. For further notification settings, refer to Notifications.")
+    answer = _compose("hide notifications on the lock screen", text, "Lock screen")
+    assert "Show Notifications on Lock Screen" in answer
+
+
+def test_a_sentence_that_instructs_is_not_replaced_by_the_steps_around_it():
+    text = ("1. Enter the new user's full name.\n2. Choose a password for the new user.\n\n"
+            "To connect the user to a network domain, click Enterprise Login.\n\n3. Click Add.")
+    answer = _compose("connect a new user to a network domain", text, "Add a new user account")
+    assert answer == "To connect the user to a network domain, click Enterprise Login."
+
+
+@pytest.mark.parametrize("question, keys", [
+    ("add dvorak keyboard layout", False),
+    ("type japanese characters on an english keyboard", False),
+    ("open the notification list with the keyboard", True),
+    ("keyboard shortcut to show all apps", True),
+])
+def test_a_keyboard_question_asks_for_keys_only_when_it_says_so(question, keys):
+    from core.generation.compose import asked_facts
+
+    assert ("shortcut" in asked_facts(question)) is keys
+
+
+@pytest.mark.parametrize("question, found", [
+    ("where does windows 11 save screenshots", ["windows 11"]),
+    ("how do i show hidden files in finder on a mac", ["finder", "on a mac"]),
+    ("i forgot my apple id password", ["apple id"]),
+    ("shortcut to lock the screen on a chromebook", ["chromebook"]),
+    ("switch between windows of the same app", []),  # an app's windows
+    ("which key is super on windows keyboards", []),
+])
+def test_other_platforms_are_named_unless_the_knowledge_base_documents_them(question, found):
+    from core.retrieval.terms import other_platforms
+
+    corpus = ("Chromebooks have a magnifying glass instead of the Super key, the Windows key on other keyboards. "
+              "Windows in the switcher are grouped. Deleted files may not be visible on Windows or Mac OS.")
+    assert other_platforms(question, corpus) == found
+    documented = corpus + " On a Mac, press Command. On a Mac you can ... on a mac" + " Finder" * 3
+    assert "on a mac" not in other_platforms("show hidden files in finder on a mac", documented)
+    assert "finder" not in other_platforms("show hidden files in finder on a mac", documented)
+    # The passages found for the question name it: the knowledge base answers about it.
+    evidence = "If you have an Apple keyboard, you have a Command key, while Chromebooks have a magnifying glass."
+    assert other_platforms("no windows key on my chromebook so where is super", corpus, evidence) == []
+
+
+def test_word_forms_of_known_words_are_not_foreign():
+    from core.retrieval.terms import foreign_names
+
+    vocabulary = {"cancel", "printer", "quick", "text", "large"}
+    assert foreign_names("printer keeps printing even after i cancelled", vocabulary) == []
+    assert foreign_names("quickest way to large text", vocabulary) == []
