@@ -77,10 +77,11 @@ _IMPERATIVE = (
     "move|hold|scroll|pick|start|stop|restart|wait|ask|send|include|save|copy|paste|disable|enable|connect|"
     "unplug|plug|insert|close|edit|search|look|return|print|write|fill|upload|download|reply|try|replace"
 )
-_INSTRUCTION = re.compile(rf"^(?:(?:to|if|when) [^,:]{{3,80}},\s*)?(?:then\s+|first,?\s+)?(?:{_IMPERATIVE})\b", re.I)
+_PURPOSE = r"(?:to|if|when) [^,:]{3,80},\s*"  # "To hide a file, …", "If you're concerned …, …"
+_INSTRUCTION = re.compile(rf"^(?:{_PURPOSE})?(?:then\s+|first,?\s+)?(?:{_IMPERATIVE})\b", re.I)
 # An instruction with its purpose or condition ("To connect the user to a network domain, click
 # Enterprise Login."): complete on its own, unlike an article's one-line summary ("Print on both sides …").
-_PURPOSED = re.compile(rf"^(?:to|if|when) [^,:]{{3,80}},\s*(?:then\s+)?(?:{_IMPERATIVE})\b", re.I)
+_PURPOSED = re.compile(rf"^{_PURPOSE}(?:then\s+)?(?:{_IMPERATIVE})\b", re.I)
 # A problem report ("switch user is missing", "automatic login is greyed out", "printer keeps
 # printing even after i cancelled"): what answers it is the cause or the condition ("… only appears
 # if you have more than one user account", "If your account type is Standard, you cannot …", "If
