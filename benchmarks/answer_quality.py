@@ -77,6 +77,9 @@ SETS: dict[str, LabelledSet] = {
     # the first held-out set's failures shaped rules since, this one's have not.
     "gnome_heldout2": LabelledSet("gnome_heldout2", DATA / "gnome_help_kb" / "articles",
                                   AQ_DATA / "gnome_heldout2_in_scope.csv", AQ_DATA / "gnome_heldout2_out_of_scope.csv"),
+    # A third held-out set, written from the knowledge-base articles alone on 2026-12-04 and not studied.
+    "gnome_heldout3": LabelledSet("gnome_heldout3", DATA / "gnome_help_kb" / "articles",
+                                  AQ_DATA / "gnome_heldout3_in_scope.csv", AQ_DATA / "gnome_heldout3_out_of_scope.csv"),
 }
 
 IN_SCOPE_VERDICTS = ("correct", "wrong_with_citation", "refused_wrongly", "uncited", "error")

@@ -197,6 +197,8 @@ async def _time_sums(session: aiohttp.ClientSession, url: str) -> dict[str, floa
                 sums[sample.labels["stage"]] = sample.value
             elif sample.name == "askdesk_answer_seconds_sum":
                 sums["answer"] = sample.value
+            elif sample.name == "askdesk_generation_seconds_total":  # the scheduler's share of generation
+                sums[f"{sample.labels['phase']}_read" if sample.labels["phase"] == "prompt" else "decoding"] = sample.value
     return sums
 
 
@@ -250,7 +252,7 @@ def _breakdown(phase: Phase) -> dict[str, float]:
     """Mean seconds per question: end to end, each pipeline stage, and outside the core (the adapter,
     the platform's API calls, the event's way in): end to end minus the answer's own time."""
     end_to_end = sum(a.seconds for a in phase.asked) / len(phase.asked)
-    stages = {name: phase.stages.get(name, 0.0) for name in STAGES}
+    stages = {name: phase.stages.get(name, 0.0) for name in (*STAGES, "prompt_read", "decoding")}
     return {"end_to_end": round(end_to_end, 4), **stages,
             "outside_core": round(max(0.0, end_to_end - phase.stages.get("answer", 0.0)), 4)}
 
@@ -323,13 +325,15 @@ def table(rows: list[dict[str, Any]]) -> str:
 def stage_table(rows: list[dict[str, Any]]) -> str:
     """Where a question's time went (mean per question, ms): the pipeline's stages and the rest."""
     names = ["end_to_end", *STAGES, "outside_core"]
+    if any(r["stages_s"][phase].get("prompt_read") for r in rows for phase in ("alone", "together")):
+        names += ["prompt_read", "decoding"]  # the scheduler's time, not per question: summed over the phase / n
     head = f"{'adapter':9} {'n':>3} {'phase':9} " + " ".join(f"{n.replace('_', ' '):>12}" for n in names)
     lines = ["Mean per question, ms (stages from the bot's /metrics; outside core = adapter + platform calls)", head]
     for r in rows:
         for phase in ("alone", "together"):
             values = r["stages_s"][phase]
             lines.append(f"{r['adapter']:9} {r['n']:>3} {phase:9} "
-                         + " ".join(f"{values[n] * 1000:>12.1f}" for n in names))
+                         + " ".join(f"{values.get(n, 0.0) * 1000:>12.1f}" for n in names))
     return "\n".join(lines)
 
 

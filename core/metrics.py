@@ -17,7 +17,7 @@ from functools import wraps
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 #: Latency buckets (seconds) that separate a composed answer, a streamed one, and a slow one.
@@ -33,16 +33,30 @@ class _SchedulerCollector:
         self._source = source
 
     def collect(self):  # noqa: ANN201 - prometheus-client's collector protocol
-        waiting = active = 0
+        waiting = active = prompt_tokens = 0
+        seconds = {"prompt": 0.0, "decode": 0.0}
         for stats in self._source():
             waiting += int(stats.get("waiting", 0))
             active += int(stats.get("active", 0))
+            prompt_tokens += int(stats.get("prompt_tokens", 0))
+            for phase in seconds:
+                seconds[phase] += float(stats.get(f"{phase}_seconds", 0.0))
         depth = GaugeMetricFamily("askdesk_generation_queue_depth", "Generation requests waiting for a batch slot.")
         depth.add_metric([], waiting)
         batch = GaugeMetricFamily("askdesk_generation_batch_size", "Questions being decoded together right now.")
         batch.add_metric([], active)
         yield depth
         yield batch
+        # Prompt reading is per question; a decoding step serves every running answer at once, so the
+        # share of prompt time says how much batching can gain (docs/performance.md).
+        spent = CounterMetricFamily("askdesk_generation_seconds", "Scheduler time reading prompts or decoding.",
+                                    labels=["phase"])
+        for phase, value in seconds.items():
+            spent.add_metric([phase], value)
+        yield spent
+        tokens = CounterMetricFamily("askdesk_generation_prompt_tokens", "Prompt tokens read by the schedulers.")
+        tokens.add_metric([], prompt_tokens)
+        yield tokens
 
 
 def _local_scheduler_stats() -> list[dict[str, Any]]:

@@ -134,7 +134,10 @@ class BatchScheduler:
         self._mask = None  # [B, L] 1 for real tokens, 0 for left padding
         self._next = None  # [B] next input token per row
         self._stats = {"submitted": 0, "completed": 0, "cancelled": 0, "failed": 0, "steps": 0, "prefills": 0, "prefill_chunks": 0,
-                       "prefix_hits": 0, "max_batch_seen": 0, "active": 0, "waiting": 0}
+                       "prefix_hits": 0, "max_batch_seen": 0, "active": 0, "waiting": 0,
+                       # Where the scheduler's time goes: reading prompts (one at a time, compute-bound on a
+                       # CPU) against decoding steps (shared by every running answer).
+                       "prompt_seconds": 0.0, "prompt_tokens": 0, "decode_seconds": 0.0}
 
     # ---- public ------------------------------------------------------------------------
     def submit(self, prompt_ids: Sequence[int], max_new_tokens: int, min_new_tokens: int = 0,
@@ -316,11 +319,14 @@ class BatchScheduler:
         if request.cache is None:
             request.cache = new_cache()
         start = request.position
+        started = time.perf_counter()
         ids = torch.tensor([request.prompt[start:start + n]], dtype=torch.long, device=self.device)
         positions = torch.arange(start, start + n, device=self.device)[None, :]
         request.logits = self._forward(ids, request.cache, position_ids=positions)
         request.position += n
         self._stats["prefill_chunks"] += 1
+        self._stats["prompt_tokens"] += n
+        self._stats["prompt_seconds"] += time.perf_counter() - started
 
     def _complete_prefill(self, request: _Request) -> None:
         self._stats["prefills"] += 1
@@ -379,6 +385,7 @@ class BatchScheduler:
     def _step(self) -> None:
         import torch
 
+        started = time.perf_counter()
         requests = self._active
         positions = torch.tensor([[r.position] for r in requests], dtype=torch.long, device=self.device)
         self._mask = torch.cat([self._mask, torch.ones((len(requests), 1), dtype=self._mask.dtype, device=self.device)], 1)
@@ -395,3 +402,4 @@ class BatchScheduler:
             self._keep(keep)
             for i in finished:
                 self._finish(requests[i])
+        self._stats["decode_seconds"] += time.perf_counter() - started

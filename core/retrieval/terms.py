@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from functools import lru_cache
+from itertools import islice
 
 _WORD = re.compile(r"[a-z]+")
 # Other companies and their products that customers name when they write to the wrong help
@@ -130,10 +131,17 @@ def _lower(corpus: str) -> str:
     return corpus.lower()  # a str caches its hash: a repeated corpus costs one lookup
 
 
+@lru_cache(maxsize=256)
+def _mentions(name: str, corpus: str) -> int:
+    """How many places of the knowledge base name ``name``, counted up to PLATFORM_MENTIONS: kept per
+    corpus (one per index), so a question naming a platform does not rescan the whole knowledge base."""
+    return sum(1 for _ in islice(re.finditer(name, _lower(corpus)), PLATFORM_MENTIONS))
+
+
 def other_platforms(question: str, corpus: str, evidence: str = "") -> list[str]:
     """Other systems the question (as written) is about that neither the passages found for it
     (``evidence``) name nor the knowledge base's text (``corpus``) names PLATFORM_MENTIONS times."""
-    text, found_text = _lower(corpus), evidence.lower()
+    found_text = evidence.lower()
     found = []
     for match in _OTHER_PLATFORMS.finditer(question.lower()):
         phrase = match.group(0).strip(" ?.!")
@@ -142,6 +150,6 @@ def other_platforms(question: str, corpus: str, evidence: str = "") -> list[str]
             name = rf"{_WHERE.pattern}{re.escape(bare.group(1))}\b"
         else:
             name = rf"\b{re.escape(phrase[:-1] if phrase.endswith(('books', 'macs')) else phrase)}"
-        if not re.search(name, found_text) and len(re.findall(name, text)) < PLATFORM_MENTIONS:
+        if not re.search(name, found_text) and _mentions(name, corpus) < PLATFORM_MENTIONS:
             found.append(phrase)
     return found

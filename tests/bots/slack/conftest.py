@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -29,9 +31,14 @@ class RecordingAssistant(Assistant):
         # different tests never mix; without it the session's database is used.
         super().__init__(base.settings, retriever=base.retriever, generator=base.generator, store=store)
         self.seen: list[IncomingMessage] = []
+        # Answers wait here while a test holds it closed (``gate.clear()``): which questions are
+        # running or waiting then depends on their order, not on how fast answers are.
+        self.gate = asyncio.Event()
+        self.gate.set()
 
     async def stream(self, message: IncomingMessage):  # type: ignore[override]
         self.seen.append(message)
+        await self.gate.wait()
         async for event in super().stream(message):
             yield event
 

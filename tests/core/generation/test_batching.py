@@ -304,3 +304,34 @@ def test_prefill_chunk_setting_reaches_the_scheduler(settings, plain):
     scheduler = generator.scheduler()
     assert scheduler.prefill_chunk == 96 and scheduler.max_batch == 5
     scheduler.close()
+
+
+def test_the_scheduler_counts_prompt_reading_apart_from_decoding(plain, prompts):
+    _, ids = prompts
+    scheduler = make_scheduler(plain)
+    try:
+        list(scheduler.submit(ids[1], 4))
+        stats = scheduler.stats()
+        assert stats["prompt_tokens"] == len(ids[1])  # every prompt token read once, none twice
+        assert stats["prompt_seconds"] > 0 and stats["decode_seconds"] > 0
+        list(scheduler.submit(ids[3], 4))
+        assert scheduler.stats()["prompt_tokens"] == len(ids[1]) + len(ids[3])
+    finally:
+        scheduler.close()
+
+
+def test_metrics_expose_the_schedulers_prompt_and_decoding_time():
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from core.metrics import Metrics
+
+    stats = [{"waiting": 1, "active": 2, "prompt_seconds": 1.5, "decode_seconds": 0.5, "prompt_tokens": 300},
+             {"waiting": 0, "active": 1, "prompt_seconds": 0.5, "decode_seconds": 0.25, "prompt_tokens": 100}]
+    text = Metrics(scheduler_stats=lambda: stats).render()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text.decode())
+               for s in family.samples}
+    assert samples[("askdesk_generation_seconds_total", (("phase", "prompt"),))] == 2.0
+    assert samples[("askdesk_generation_seconds_total", (("phase", "decode"),))] == 0.75
+    assert samples[("askdesk_generation_prompt_tokens_total", ())] == 400
+    assert samples[("askdesk_generation_queue_depth", ())] == 1
