@@ -23,7 +23,7 @@ from core.retrieval.hybrid import RetrievalResult, SearchIndex, rerank
 from core.retrieval.index import ScoredPassage
 from core.retrieval.lexical import EN_STOPWORDS
 from core.retrieval.spelling import SpellingCorrector
-from core.retrieval.terms import foreign_names, foreign_names_zh, load_word_lists, other_companies, other_platforms
+from core.retrieval.terms import foreign_names, foreign_names_zh, load_word_lists, other_companies, other_platforms, unknown_action
 
 log = logging.getLogger(__name__)
 
@@ -118,17 +118,18 @@ class Retriever:
         return self.speller().correct(query)
 
     def foreign_names(self, query: str, evidence: str = "") -> list[str]:
-        """Words of the (corrected) query that name something the knowledge base never mentions
-        (or, for another platform, that neither the passages found for it, ``evidence``, nor many
-        places of the knowledge base name)."""
+        """Words of the (corrected) query that name something the knowledge base never mentions, the
+        action of a how-to question it never describes ("how do i scan …"), or another platform that
+        neither the passages found for it (``evidence``) nor many places of the knowledge base name."""
         language = detect_language(query)
         if language == "zh":
             return foreign_names_zh(query, self.corpus())
         if language != "en":
             return []
         vocabulary = self.speller().vocabulary
-        found = foreign_names(self.correct(query), vocabulary, EN_STOPWORDS)
-        found += [w for w in other_companies(query, vocabulary) if w not in found]
+        corrected = self.correct(query)
+        found = foreign_names(corrected, vocabulary, EN_STOPWORDS)
+        found += [w for w in other_companies(query, vocabulary) + unknown_action(corrected, vocabulary) if w not in found]
         return found + [p for p in other_platforms(query, self.corpus(), evidence) if p not in found]
 
     def corpus(self) -> str:

@@ -33,7 +33,9 @@ OTHER_COMPANIES = frozenset(
     facebook instagram whatsapp tiktok snapchat twitter linkedin reddit pinterest
     dropbox uber lyft airbnb expedia venmo klarna afterpay zelle cashapp yahoo""".split()
 )
-MIN_LENGTH = 4
+# Three letters are enough to name a thing ("vpn", "isp", "usb"); chat shorthand is not one.
+MIN_LENGTH = 3
+SHORTHAND = frozenset("pls plz thx thnx tnx idk btw asap fyi imo imho tbh omg lol smh wtf brb ttyl hru".split())
 COMMON_ZIPF = 4.3  # wordfreq's scale: 4.3 ≈ 20 per million words
 
 
@@ -80,7 +82,7 @@ def foreign_names(question: str, vocabulary: Collection[str], stopwords: Collect
     """Words of an (already typo-corrected) English question that name something outside the KB."""
     found = []
     for word in _WORD.findall(question.lower()):
-        if len(word) < MIN_LENGTH or word in stopwords:
+        if len(word) < MIN_LENGTH or word in stopwords or word in SHORTHAND:
             continue
         if any(form in vocabulary for form in _forms(word)) or any(v.startswith(word) for v in vocabulary):
             continue
@@ -101,6 +103,26 @@ def foreign_names_zh(question: str, corpus: str) -> list[str]:
 
     jieba.setLogLevel(logging.ERROR)
     return [w.word for w in pseg.cut(question) if w.flag in _CJK_NAME_TAGS and len(w.word) >= 2 and w.word not in corpus]
+
+
+# "how do i scan a document", "how to powerwash a chromebook": the action asked for. Where the knowledge
+# base never uses the verb in any form, it documents no way of doing it, however close its articles
+# on printers or resetting come. Only after an explicit "how do i / how to / can i": a bare first word
+# is as often the subject of a problem report ("app is playing sound but …").
+_ASKED_ACTION = re.compile(
+    r"^\s*(?:how (?:do|can|could|should|would) (?:i|you|we|one)|how to|can (?:i|you|we)|help me|i (?:want|need) to)"
+    r"\s+(?:quickly |easily |still |also )?([a-z]{3,})\b", re.I)
+
+
+def unknown_action(question: str, vocabulary: Collection[str]) -> list[str]:
+    """The verb of a how-to question (already typo-corrected) where the knowledge base never uses it."""
+    match = _ASKED_ACTION.match(question)
+    if match is None:
+        return []
+    verb = match.group(1).lower()
+    if any(form in vocabulary for form in _forms(verb)) or any(v.startswith(verb) for v in vocabulary if len(verb) >= 4):
+        return []
+    return [verb]
 
 
 def other_companies(question: str, vocabulary: Collection[str]) -> list[str]:

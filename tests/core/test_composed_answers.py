@@ -280,3 +280,27 @@ def test_word_forms_of_known_words_are_not_foreign():
     vocabulary = {"cancel", "printer", "quick", "text", "large"}
     assert foreign_names("printer keeps printing even after i cancelled", vocabulary) == []
     assert foreign_names("quickest way to large text", vocabulary) == []
+
+
+def test_three_letter_names_are_foreign_but_chat_shorthand_is_not():
+    from core.retrieval.lexical import EN_STOPWORDS
+    from core.retrieval.terms import foreign_names
+
+    vocabulary = {"connect", "network", "password", "reset", "wi-fi", "wifi"}
+    assert foreign_names("how do i connect to a vpn", vocabulary, EN_STOPWORDS) == ["vpn"]
+    assert foreign_names("my isp needs a mac address", vocabulary, EN_STOPWORDS)[:1] == ["isp"]
+    assert foreign_names("how do i reset my password pls thx", vocabulary, EN_STOPWORDS) == []
+    assert foreign_names("connect to the wifi network asap", vocabulary, EN_STOPWORDS) == []
+
+
+def test_an_action_the_knowledge_base_never_describes_is_foreign():
+    from core.retrieval.terms import unknown_action
+
+    vocabulary = {"print", "printer", "printing", "document", "reset", "password", "cancel", "app", "sound", "playing"}
+    assert unknown_action("how do i scan a document with my printer", vocabulary) == ["scan"]
+    assert unknown_action("how to powerwash a chromebook", vocabulary) == ["powerwash"]
+    assert unknown_action("how do i print a document", vocabulary) == []
+    assert unknown_action("how can i reset my password", vocabulary) == []
+    assert unknown_action("how do i cancelled print", vocabulary) == []  # a form of a known verb
+    # A problem report's first word is its subject, not an action.
+    assert unknown_action("app is playing sound but isnt listed", vocabulary) == []
