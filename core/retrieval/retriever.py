@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -23,7 +24,17 @@ from core.retrieval.hybrid import RetrievalResult, SearchIndex, rerank
 from core.retrieval.index import ScoredPassage
 from core.retrieval.lexical import EN_STOPWORDS
 from core.retrieval.spelling import SpellingCorrector
-from core.retrieval.terms import foreign_names, foreign_names_zh, load_word_lists, other_companies, other_platforms, unknown_action
+from core.retrieval.terms import (
+    SYNONYM_SIMILARITY,
+    asked_object,
+    foreign_names,
+    foreign_names_zh,
+    known_word,
+    load_word_lists,
+    other_companies,
+    other_platforms,
+    unknown_action,
+)
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +141,21 @@ class Retriever:
         corrected = self.correct(query)
         found = foreign_names(corrected, vocabulary, EN_STOPWORDS)
         found += [w for w in other_companies(query, vocabulary) + unknown_action(corrected, vocabulary) if w not in found]
+        thing = asked_object(corrected)
+        if thing and thing not in found and thing not in EN_STOPWORDS and not known_word(thing, vocabulary) \
+                and not self._has_synonym(thing, evidence):
+            found.append(thing)  # "how do i set up fingerprint login": nothing here is about fingerprints
         return found + [p for p in other_platforms(query, self.corpus(), evidence) if p not in found]
+
+    def _has_synonym(self, word: str, evidence: str) -> bool:
+        """Whether a word of the passage found (``evidence``) means about the same as ``word`` to the
+        embedder ("apps" and "applications"), so a question in other words than the article's is not
+        taken for one about something else. Only asked for a how-to object the knowledge base lacks."""
+        words = sorted({w for w in re.findall(r"[a-z][a-z0-9]{2,}", evidence.lower()) if w not in EN_STOPWORDS})
+        if not words:
+            return False
+        vectors = self.embedder.embed_passages(words)
+        return float(np.max(vectors @ self.embedder.embed_queries([word])[0])) >= SYNONYM_SIMILARITY
 
     def corpus(self) -> str:
         """All the current index's text in one string, for substring checks in scripts without spaces."""

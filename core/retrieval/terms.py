@@ -120,9 +120,33 @@ def unknown_action(question: str, vocabulary: Collection[str]) -> list[str]:
     if match is None:
         return []
     verb = match.group(1).lower()
-    if any(form in vocabulary for form in _forms(verb)) or any(v.startswith(verb) for v in vocabulary if len(verb) >= 4):
-        return []
-    return [verb]
+    return [] if known_word(verb, vocabulary) else [verb]
+
+
+# What a how-to question acts on: the first word after its verb, past particles, articles and
+# modifiers ("how do i set up fingerprint login", "how do i find my public ip address").
+_NOT_THE_OBJECT = frozenset(
+    """up on off out in into down back over away a an the my your our their his her its this that these those
+    some any all every each to for of with from by at about new old own other another public private default
+    current external internal different same whole entire specific certain main extra more less few many
+    multiple several first second last next previous""".split())
+SYNONYM_SIMILARITY = 0.65  # all-MiniLM-L6-v2, word against word: apps ~ applications 0.71, vpn ~ network 0.55
+
+
+def asked_object(question: str) -> str | None:
+    """The thing a how-to question (already typo-corrected) asks to act on, or None."""
+    match = _ASKED_ACTION.match(question)
+    if match is None:
+        return None
+    rest = _WORD.findall(question[match.end():].lower())
+    word = next((w for w in rest if w not in _NOT_THE_OBJECT), None)
+    return word if word and len(word) >= MIN_LENGTH else None
+
+
+def known_word(word: str, vocabulary: Collection[str]) -> bool:
+    """The word, one of its forms, or (four letters or more) a longer word it begins, is in ``vocabulary``."""
+    return any(form in vocabulary for form in _forms(word)) or (
+        len(word) >= 4 and any(v.startswith(word) for v in vocabulary))
 
 
 def other_companies(question: str, vocabulary: Collection[str]) -> list[str]:

@@ -304,3 +304,24 @@ def test_an_action_the_knowledge_base_never_describes_is_foreign():
     assert unknown_action("how do i cancelled print", vocabulary) == []  # a form of a known verb
     # A problem report's first word is its subject, not an action.
     assert unknown_action("app is playing sound but isnt listed", vocabulary) == []
+
+
+@pytest.mark.parametrize("question, thing", [
+    ("how do i set up fingerprint login on my laptop", "fingerprint"),
+    ("how do i find my public ip address", None),  # not "public" (a modifier); "ip" is too short to judge
+    ("how do i open my private files", "files"),
+    ("how do i turn on the night light", "night"),
+    ("can i return an item", "item"),
+    ("my screen turns off too fast", None),  # no how-to verb to act with
+])
+def test_the_thing_a_how_to_question_acts_on(question, thing):
+    from core.retrieval.terms import asked_object
+
+    assert asked_object(question) == thing
+
+
+def test_a_how_to_object_named_in_other_words_by_the_passage_is_not_foreign(retriever):
+    # The bundled embedder says whether the passage found names the same thing in other words.
+    assert retriever._has_synonym("apps", "Quit applications from the window list before you log out.")
+    assert not retriever._has_synonym("fingerprint", "Change your password in the Users panel of Settings.")
+    assert not retriever._has_synonym("alarm", "")
