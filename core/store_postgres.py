@@ -20,26 +20,22 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
-from core.store import (
-    ACCEPT_ANSWERED,
-    ACCEPT_IN_PROGRESS,
-    ACCEPT_NEW,
-    ACCEPT_TAKEN_OVER,
-    Escalation,
+from core.store import ACCEPT_ANSWERED, ACCEPT_IN_PROGRESS, ACCEPT_NEW, ACCEPT_TAKEN_OVER
+from core.store_queries import (
     LEARNED_COLUMNS,
+    Escalation,
     InboxItem,
     LearnedQA,
     Profile,
-    StoredTurn,
+    SharedQueries,
     _row_escalation,
     _row_inbox,
-    _row_turn,
 )
 
 #: The newest revision in ``core/postgres_migrations/versions`` (a test checks they agree). A store
@@ -48,7 +44,6 @@ HEAD_REVISION = "0002"
 #: ``pg_advisory_xact_lock`` key held while migrating ("askdesk" in ASCII): one migrator at a time.
 SCHEMA_LOCK_KEY = 0x61736B6465736B
 MIGRATIONS_DIR = Path(__file__).with_name("postgres_migrations")
-_LEARNED_COLUMNS = LEARNED_COLUMNS
 
 
 def describe(url: str) -> str:
@@ -137,10 +132,11 @@ def current_revision(url: str) -> str | None:
         return row[0] if row else None
 
 
-class PostgresStore:
+class PostgresStore(SharedQueries):
     """Access to askdesk's PostgreSQL database; one instance per process, shared by threads.
 
-    Same methods, arguments and results as :class:`core.store.Store`.
+    Same methods, arguments and results as :class:`core.store.Store`; those that are the same SQL
+    on both backends come from :class:`SharedQueries`.
     """
 
     backend = "postgresql"
@@ -181,6 +177,16 @@ class PostgresStore:
                 self._connections.add(conn)
         return conn
 
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one of the shared statements (:class:`SharedQueries`), their ``?`` placeholders as psycopg's ``%s``.
+
+        The shared SQL holds no literal ``%`` (psycopg would read it as a placeholder) and no ``?``
+        but placeholders, so the translation is a plain replace.
+        """
+        if "%" in sql:
+            raise ValueError(f"shared SQL must not contain '%': {sql!r}")
+        return self._connect().execute(sql.replace("?", "%s"), params)
+
     def _revision(self) -> str | None:
         conn = self._connect()
         if conn.execute("SELECT to_regclass('alembic_version') IS NULL AS missing").fetchone()["missing"]:
@@ -209,15 +215,6 @@ class PostgresStore:
             (platform, event_id, time.time()),
         )
         return cur.rowcount == 1
-
-    def forget_events_before(self, cutoff: float) -> int:
-        return self._connect().execute("DELETE FROM processed_events WHERE processed_at < %s", (cutoff,)).rowcount
-
-    def inbox_forget_answered_before(self, cutoff: float) -> int:
-        """Drop answered inbox rows received before ``cutoff`` (see Store.inbox_forget_answered_before)."""
-        return self._connect().execute(
-            "DELETE FROM inbox WHERE status = 'answered' AND received_at < %s", (cutoff,)
-        ).rowcount
 
     # ---- inbox --------------------------------------------------------------------------------
     def inbox_accept(
@@ -273,40 +270,6 @@ class PostgresStore:
             (time.time() + lease_s, platform, list(event_ids), owner),
         ).rowcount
 
-    def inbox_set_reply(self, platform: str, event_id: str, reply_ref: str) -> None:
-        self._connect().execute(
-            "UPDATE inbox SET reply_ref = %s WHERE platform = %s AND event_id = %s", (reply_ref, platform, event_id)
-        )
-
-    def inbox_done(self, platform: str, event_id: str) -> None:
-        self._connect().execute(
-            "UPDATE inbox SET status = 'answered', answered_at = %s, payload = '{}', lease_owner = NULL "
-            "WHERE platform = %s AND event_id = %s",
-            (time.time(), platform, event_id),
-        )
-
-    def inbox_release(self, platform: str, owner: str) -> int:
-        return self._connect().execute(
-            "UPDATE inbox SET lease_until = 0, lease_owner = NULL WHERE platform = %s AND lease_owner = %s "
-            "AND status = 'pending'",
-            (platform, owner),
-        ).rowcount
-
-    def inbox_item(self, platform: str, event_id: str) -> InboxItem | None:
-        row = self._connect().execute(
-            "SELECT * FROM inbox WHERE platform = %s AND event_id = %s", (platform, event_id)
-        ).fetchone()
-        return _row_inbox(row) if row else None
-
-    def inbox_pending(self, platform: str | None = None) -> int:
-        if platform is None:
-            row = self._connect().execute("SELECT COUNT(*) AS n FROM inbox WHERE status = 'pending'").fetchone()
-        else:
-            row = self._connect().execute(
-                "SELECT COUNT(*) AS n FROM inbox WHERE platform = %s AND status = 'pending'", (platform,)
-            ).fetchone()
-        return int(row["n"])
-
     # ---- conversations and turns ----------------------------------------------------------
     def conversation(self, platform: str, conversation_id: str, thread_id: str | None = None) -> int:
         conn = self._connect()
@@ -330,14 +293,6 @@ class PostgresStore:
             conn.execute("UPDATE conversations SET reset_at = %s WHERE id = %s", (time.time(), conv))
         return deleted
 
-    def recent_turns(self, conversation: int, limit: int) -> list[StoredTurn]:
-        rows = self._connect().execute(
-            "SELECT t.* FROM turns t JOIN conversations c ON c.id = t.conversation "
-            "WHERE t.conversation = %s AND t.created_at > c.reset_at ORDER BY t.id DESC LIMIT %s",
-            (conversation, limit),
-        ).fetchall()
-        return [_row_turn(r) for r in reversed(rows)]
-
     def record_turn(
         self,
         conversation: int,
@@ -359,14 +314,6 @@ class PostgresStore:
         ).fetchone()
         return int(row["id"])
 
-    def turn(self, turn_id: int) -> StoredTurn | None:
-        row = self._connect().execute("SELECT * FROM turns WHERE id = %s", (turn_id,)).fetchone()
-        return _row_turn(row) if row else None
-
-    def turns_since(self, since: float = 0.0) -> list[StoredTurn]:
-        rows = self._connect().execute("SELECT * FROM turns WHERE created_at >= %s ORDER BY id", (since,)).fetchall()
-        return [_row_turn(r) for r in rows]
-
     # ---- feedback -------------------------------------------------------------------------
     def record_feedback(self, turn_id: int, user_id: str, value: int) -> bool:
         """Store a 👍 (+1) or 👎 (-1); True when it changed something. One statement, so two
@@ -381,12 +328,6 @@ class PostgresStore:
         ).fetchone()
         return row is not None
 
-    def feedback_since(self, since: float = 0.0) -> list[tuple[int, str, int]]:
-        rows = self._connect().execute(
-            "SELECT turn_id, user_id, value FROM feedback WHERE created_at >= %s ORDER BY turn_id", (since,)
-        ).fetchall()
-        return [(int(r["turn_id"]), r["user_id"], r["value"]) for r in rows]
-
     # ---- profiles -------------------------------------------------------------------------
     def touch_profile(self, platform: str, user_id: str, display_name: str | None, language: str | None) -> Profile:
         now = time.time()
@@ -400,14 +341,6 @@ class PostgresStore:
             (platform, user_id, display_name, language, now, now),
         ).fetchone()
         return Profile(**row)
-
-    def profile(self, platform: str, user_id: str) -> Profile | None:
-        row = self._connect().execute(
-            "SELECT platform, user_id, display_name, language, question_count FROM profiles "
-            "WHERE platform = %s AND user_id = %s",
-            (platform, user_id),
-        ).fetchone()
-        return Profile(**row) if row else None
 
     # ---- escalations ----------------------------------------------------------------------
     def open_escalation(
@@ -430,82 +363,15 @@ class PostgresStore:
         ).fetchone()
         return _row_escalation(row)
 
-    def escalation(self, escalation_id: int) -> Escalation | None:
-        row = self._connect().execute("SELECT * FROM escalations WHERE id = %s", (escalation_id,)).fetchone()
-        return _row_escalation(row) if row else None
-
-    def escalation_by_ref(self, support_ref: str) -> Escalation | None:
-        row = self._connect().execute(
-            "SELECT * FROM escalations WHERE support_ref = %s ORDER BY id DESC LIMIT 1", (support_ref,)
-        ).fetchone()
-        return _row_escalation(row) if row else None
-
-    def open_escalation_for(self, platform: str, conversation_id: str, thread_id: str | None = None) -> Escalation | None:
-        row = self._connect().execute(
-            "SELECT * FROM escalations WHERE platform = %s AND conversation_id = %s AND thread_id = %s "
-            "AND status = 'open' ORDER BY id DESC LIMIT 1",
-            (platform, conversation_id, thread_id or ""),
-        ).fetchone()
-        return _row_escalation(row) if row else None
-
-    def set_escalation_ref(self, escalation_id: int, support_ref: str) -> None:
-        self._connect().execute("UPDATE escalations SET support_ref = %s WHERE id = %s", (support_ref, escalation_id))
-
-    def add_escalation_reply(self, escalation_id: int, author: str | None, text: str) -> None:
-        self._connect().execute(
-            "INSERT INTO escalation_replies (escalation, author, text, created_at) VALUES (%s, %s, %s, %s)",
-            (escalation_id, author, text, time.time()),
-        )
-
-    def escalation_replies(self, escalation_id: int) -> list[tuple[str | None, str]]:
-        rows = self._connect().execute(
-            "SELECT author, text FROM escalation_replies WHERE escalation = %s ORDER BY id", (escalation_id,)
-        ).fetchall()
-        return [(r["author"], r["text"]) for r in rows]
-
-    def close_escalation(self, escalation_id: int, closed_by: str | None) -> bool:
-        """True for the one close that found it open (two workers closing at once: one True)."""
-        cur = self._connect().execute(
-            "UPDATE escalations SET status = 'closed', closed_at = %s, closed_by = %s WHERE id = %s AND status = 'open'",
-            (time.time(), closed_by, escalation_id),
-        )
-        return cur.rowcount == 1
-
-    def escalations_since(self, since: float = 0.0) -> list[Escalation]:
-        rows = self._connect().execute(
-            "SELECT * FROM escalations WHERE created_at >= %s ORDER BY id", (since,)
-        ).fetchall()
-        return [_row_escalation(r) for r in rows]
-
     # ---- learned Q&A ----------------------------------------------------------------------
     def add_learned_qa(self, question: str, answer: str, source: str, author: str | None,
                        scope: str | None = None) -> LearnedQA:
         row = self._connect().execute(
             "INSERT INTO learned_qa (question, answer, source, author, created_at, scope) "
-            f"VALUES (%s, %s, %s, %s, %s, %s) RETURNING {_LEARNED_COLUMNS}",
+            f"VALUES (%s, %s, %s, %s, %s, %s) RETURNING {LEARNED_COLUMNS}",
             (question.strip(), answer.strip(), source, author, time.time(), scope),
         ).fetchone()
         return LearnedQA(**row)
-
-    def learned_qa(self, qa_id: int) -> LearnedQA | None:
-        row = self._connect().execute(f"SELECT {_LEARNED_COLUMNS} FROM learned_qa WHERE id = %s", (qa_id,)).fetchone()
-        return LearnedQA(**row) if row else None
-
-    def learned_qas(self, status: str | None = None) -> list[LearnedQA]:
-        query = f"SELECT {_LEARNED_COLUMNS} FROM learned_qa"
-        rows = self._connect().execute(
-            query + (" WHERE status = %s ORDER BY id" if status else " ORDER BY id"), (status,) if status else ()
-        ).fetchall()
-        return [LearnedQA(**r) for r in rows]
-
-    def review_learned_qa(self, qa_id: int, status: str) -> bool:
-        if status not in ("approved", "rejected"):
-            raise ValueError("status must be approved or rejected")
-        cur = self._connect().execute(
-            "UPDATE learned_qa SET status = %s, reviewed_at = %s WHERE id = %s AND status = 'pending'",
-            (status, time.time(), qa_id),
-        )
-        return cur.rowcount == 1
 
     # ---- privacy: forgetting a person, retention --------------------------------------------
     def forget_user(self, platform: str, user_id: str) -> dict[str, int]:
