@@ -98,6 +98,11 @@ _CAUSE = re.compile(
     r"\bcannot\b|\bcan'?t\b|\bif (?:this|that|it) (?:does not|doesn'?t|did not|fails|still|is not)\b|\bas a last resort\b|"
     r"\bmake sure\b", re.I)
 EXPLAINS = 0.25  # for a problem report, a unit that states a cause or a condition
+# "is automatic login a security risk", "do my downloads keep running when the screen is locked": a
+# yes/no question is answered by a statement ("… they will be able to access your account"), not by
+# the steps of the feature it names. ("can i …" is left out: it is as often "how do i …" in disguise.)
+_YES_NO = re.compile(r"^\s*(?:is|are|was|were|does|do|did|will|would|should|has|have)\b", re.I)
+NOT_AN_ANSWER = 0.5  # an instruction or step, for such a question: only where nothing else is there
 _CAPABILITY = re.compile(r"^(you can|you may|you are able to|it is possible to|it's possible to)\b|\bgives you the ability to\b|\blets you\b|\ballows you to\b", re.I)
 # Opposite actions that embeddings barely tell apart: "turn Bluetooth off" is not answered by the
 # steps "To turn Bluetooth on:". Each word is the key of its opposite.
@@ -385,6 +390,7 @@ class Composer:
         how_to = is_how_to(query) and not asks & FACT_KINDS
         cjk = is_cjk(query)
         trouble = is_trouble(query)
+        yes_no = bool(_YES_NO.match(query)) and not how_to and not trouble
         doc_best: dict[str, float] = {}
         for hit in hits:
             doc_best[hit.passage.doc_id] = max(doc_best.get(hit.passage.doc_id, hit.score), hit.score)
@@ -420,6 +426,8 @@ class Composer:
                     score -= INTRODUCES
             if trouble and _CAUSE.search(unit.text):
                 score += EXPLAINS
+            if yes_no and (unit.kind == "step" or (_INSTRUCTION.match(unit.text) and not _PURPOSED.match(unit.text))):
+                score -= NOT_AN_ANSWER
             score += 0.5 * (doc_best[hits[unit.passage].passage.doc_id] - top if cjk else hits[unit.passage].score - top)
             scores.append(score)
         return scores

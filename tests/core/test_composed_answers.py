@@ -325,3 +325,15 @@ def test_a_how_to_object_named_in_other_words_by_the_passage_is_not_foreign(retr
     assert retriever._has_synonym("apps", "Quit applications from the window list before you log out.")
     assert not retriever._has_synonym("fingerprint", "Change your password in the Users panel of Settings.")
     assert not retriever._has_synonym("alarm", "")
+
+
+def test_a_yes_no_question_is_answered_by_a_statement_not_by_steps():
+    text = ("Set up automatic login for when you switch on your computer.\n\n"
+            "1. Open Users in Settings.\n2. Switch the Automatic Login switch to on.\n\n"
+            "With it on, anyone who starts your computer can access your account and your files.")
+    answer = _compose("is automatic login a security risk", text, "Log in automatically", ("Automatic login",))
+    assert "access your account" in answer
+    assert "Switch the Automatic Login switch" not in answer
+    # Asked how, the steps are the answer.
+    assert "Switch the Automatic Login switch" in _compose("how do i set up automatic login", text,
+                                                            "Log in automatically", ("Automatic login",))
