@@ -22,7 +22,7 @@ from core.config import BUNDLED_GENERATOR, Settings
 from core.conversation import off_task, offered_person, small_talk
 from core.errors import InvalidMessageError
 from core.generation.base import Generator
-from core.generation.compose import Composer
+from core.generation.compose import Composer, Composition
 from core.retrieval.units import passage_units
 from core.generation.factory import create_generator
 from core.generation.prompt import INSTRUCTIONS, build_messages, resolve_layout
@@ -78,6 +78,14 @@ def _citation(hit: ScoredPassage, number: int) -> Citation:
         passage_id=p.passage_id, title=p.title, source=p.source, snippet=_snippet(p.text),
         score=round(hit.score, 4), url=p.url, number=number,
     )
+
+
+def cited_text(composition: Composition) -> tuple[str, tuple[Citation, ...]]:
+    """The composed answer with each part's citation marker after it (adapters list two sections of
+    one article under one title)."""
+    parts = (composition, *composition.also)
+    pieces = [f"{part.text}{'' if is_cjk(part.text) else ' '}[{n}]" for n, part in enumerate(parts, 1)]
+    return ("" if is_cjk(composition.text) else " ").join(pieces), tuple(_citation(p.hit, n) for n, p in enumerate(parts, 1))
 
 
 class Assistant:
@@ -376,10 +384,8 @@ class Assistant:
             log.info("generated draft rejected before anything was shown (%s); composing from the sources", rejected)
         with stage("composition"):
             composition = self._follow_pointer(query, self.composer.compose(query, hits), retriever)
-        marker = "[1]" if is_cjk(composition.text) else " [1]"
-        text = f"{composition.text}{marker}"
+        text, citations = cited_text(composition)
         emit(text)
-        citations = (_citation(composition.hit, 1),)
         return Answer(
             text=text, citations=citations, confidence=confidence, mode="extractive", rejected_reason=rejected,
             language=language, related=self._related(hits, citations), intent=intent,

@@ -31,6 +31,10 @@ CLOSE = 0.1  # a second unit joins the first when it scores at least this close
 PASSAGE_MARGIN = 0.15  # passages retrieval scored this close to the best are considered
 FULL_COVERAGE = 0.99  # ... and those holding (nearly) every word of the question
 CLOSE_NEIGHBOUR = 0.15  # the sentence next to the best one joins it when this close
+# A sentence of another passage scoring this close to the best one is shown too, with its own
+# citation: between two near-equal candidates, both, rather than a guess ("always show hidden files").
+CLOSE_OTHER = 0.06
+REPEATS = 0.85  # ... unless it means nearly the same as a chosen unit (embedder cosine)
 MAX_REASONS = 8  # a bulleted list longer than this is not shown whole
 INSTRUCTS = 0.15  # for "how do I" questions, an instruction beats a description of the feature
 INTRODUCES = 0.15  # "You can change the volume for one application." introduces, it does not answer
@@ -194,11 +198,16 @@ def _holds(kind: str, text: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Composition:
-    """The chosen units and the hit they come from (the one citation)."""
+    """The chosen units and the hit they come from (their citation).
+
+    ``also`` holds what another passage adds when it answered about as well (shown after the
+    main part, cited on its own); empty for most answers.
+    """
 
     hit: ScoredPassage
     units: tuple[Unit, ...]
     text: str
+    also: tuple["Composition", ...] = ()
 
 
 def _render(units: Sequence[Unit], question_tokens: set[str], steps: bool = False) -> str:
@@ -333,7 +342,41 @@ class Composer:
         chosen = self._complete(chosen, units, q_tokens, whole_lists=not facts_asked)
         chosen.sort(key=lambda u: u.position)
         steps = all(u.kind == "step" for u in chosen if u.kind != "sentence")
-        return Composition(candidates[first.passage], tuple(chosen), _render(chosen, q_tokens, steps))
+        also: tuple[Composition, ...] = ()
+        if all(u.kind == "sentence" for u in chosen) and len(chosen) < MAX_UNITS:
+            runner_up = self._runner_up(units, scores, order, chosen)
+            # "That includes … Australia." brings the sentence it points back to, or it would read
+            # as if it were about the first part.
+            extra = sorted(self._complete([runner_up], units, q_tokens), key=lambda u: u.position) if runner_up else []
+            if extra and len(chosen) + len(extra) <= MAX_UNITS:
+                also = (Composition(candidates[runner_up.passage], tuple(extra), _render(extra, q_tokens)),)
+        return Composition(candidates[first.passage], tuple(chosen), _render(chosen, q_tokens, steps), also)
+
+    def _runner_up(self, units: Sequence[Unit], scores: Sequence[float], order: Sequence[int],
+                   chosen: Sequence[Unit]) -> Unit | None:
+        """The best sentence of another passage, when it scored within CLOSE_OTHER of the best unit.
+
+        Only a sentence that stands alone (not a lead-in to a list) and says something the chosen
+        units do not, in words or in meaning; one at most, so the answer stays short.
+        """
+        best = scores[order[0]]
+        for i in order[1:]:
+            if scores[i] < best - CLOSE_OTHER:
+                return None
+            unit = units[i]
+            if unit.passage == chosen[0].passage or unit.kind != "sentence" or unit.text.rstrip().endswith((":", "：")):
+                continue
+            if self._adds(unit, chosen) and not self._repeats(unit, chosen):
+                return unit
+        return None
+
+    def _repeats(self, unit: Unit, chosen: Sequence[Unit]) -> bool:
+        """Whether ``unit`` says again what a chosen unit says in other words ("Shift+Print: Take a
+        screenshot of the entire screen." after "Shift+Print: Capture the entire screen.")."""
+        if self.embed is None:
+            return False
+        vectors = np.asarray(self.embed([unit.text, *(u.text for u in chosen)]), dtype=np.float32)
+        return bool((vectors[1:] @ vectors[0]).max() >= REPEATS)
 
     @staticmethod
     def _complete(chosen: list[Unit], units: Sequence[Unit], q_tokens: set[str] = frozenset(),

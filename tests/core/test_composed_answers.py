@@ -337,3 +337,49 @@ def test_a_yes_no_question_is_answered_by_a_statement_not_by_steps():
     # Asked how, the steps are the answer.
     assert "Switch the Automatic Login switch" in _compose("how do i set up automatic login", text,
                                                             "Log in automatically", ("Automatic login",))
+
+
+def _hit(doc: str, text: str, score: float, title: str) -> ScoredPassage:
+    return ScoredPassage(Passage(passage_id=f"{doc}#0", doc_id=doc, source=doc, title=title, text=text, headings=()), score)
+
+
+PAYPAL = "can i pay with paypal at checkout"
+US_PAYMENTS = _hit("payments.md", "You can pay with PayPal at checkout on orders shipped in the US.", 0.8, "Payment methods")
+EU_PAYMENTS = "In the EU you can also pay with PayPal at checkout, or with Klarna."
+
+
+def test_a_nearly_as_good_sentence_of_another_article_is_shown_too_with_its_own_citation():
+    from core.assistant import cited_text
+
+    composition = Composer().compose(PAYPAL, [US_PAYMENTS, _hit("eu.md", EU_PAYMENTS, 0.79, "Shopping from the EU")])
+    assert [part.text for part in composition.also] == [EU_PAYMENTS]
+    text, citations = cited_text(composition)
+    assert text == f"{US_PAYMENTS.passage.text} [1] {EU_PAYMENTS} [2]"
+    assert [(c.number, c.source) for c in citations] == [(1, "payments.md"), (2, "eu.md")]
+
+
+def test_another_article_is_not_added_when_it_answers_clearly_worse_or_says_the_same():
+    far = Composer().compose(PAYPAL, [US_PAYMENTS, _hit("eu.md", EU_PAYMENTS, 0.6, "Shopping from the EU")])
+    assert far.also == ()
+
+    def same_meaning(texts):  # an embedder for which every text means the same
+        import numpy as np
+
+        return np.full((len(texts), 4), 0.5, dtype=np.float32)
+
+    repeated = Composer(same_meaning).compose(PAYPAL, [US_PAYMENTS, _hit("eu.md", EU_PAYMENTS, 0.79, "EU")])
+    assert repeated.also == ()
+
+
+def test_a_second_part_that_points_back_brings_what_it_points_to():
+    """"That includes … Australia." after "Orders to Canada and the EU are shipped duty unpaid" would
+    read as if Australia were one of them: it comes with the sentence it points back to."""
+    from core.assistant import cited_text
+
+    destinations = _hit("destinations.md", "We ship to the US, Canada and the EU. We can't ship to other countries. "
+                        "That includes Mexico and Australia.", 0.8, "Shipping destinations")
+    customs = _hit("customs.md", "Orders to Canada and the EU are shipped duty unpaid.", 0.8, "Customs")
+    composition = Composer().compose("do you ship to australia and mexico", [customs, destinations])
+    text, _ = cited_text(composition)
+    assert "We can't ship to other countries. That includes Mexico and Australia." in text, text
+    assert "unpaid. That includes" not in text.replace(" [1]", "").replace(" [2]", "")
