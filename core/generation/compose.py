@@ -42,6 +42,7 @@ LABELLED = 0.1  # a list item or row whose label ("Express:") names what the que
 OPPOSITE = 0.3  # "To turn Bluetooth on:" for "how do I turn Bluetooth off"
 
 _KEY = re.compile(r"\b(Super|Ctrl|Alt|AltGr|Shift|Print|Esc|Tab|Enter|F\d{1,2})\b\s*\+|\+\s*(Super|Ctrl|Alt|Shift|Tab|Space|Print)\b")
+_GOES_ON = re.compile(r"^(then|next|after that|afterwards|finally)\b", re.I)
 _POINTS_BACK = re.compile(r"^(that|this|these|those|it|they|such|both)\b|^(这|那|它|其)", re.I)
 _PRICE = re.compile(r"[$€£¥]\s?\d|\d\s?(?:usd|eur|dollars?|元|美元)", re.I)
 _TIME = re.compile(r"\b\d{1,2}(?::\d{2})?\s?(?:am|pm)\b|\b\d{1,2}:\d{2}\b|monday|friday|weekend|business day|点|周一|周五", re.I)
@@ -72,7 +73,7 @@ _REQUIREMENT = re.compile(r"\bat least\b|\bmust\b|\bminimum\b|\bno (more|fewer|l
 _CARRIER_NAME = r"(?:[A-Z]{2,}\b|FedEx|Purolator|Hermes|Evri|[A-Z][a-z]+ (?:Post|Mail|Parcel|Logistics|Freight)\b)"
 _CARRIER = re.compile(rf"\b(?i:ship|ships|shipped|deliver|delivers|delivered|sent|send|carried|handled) (?i:with|by|via|through)\s+{_CARRIER_NAME}"
                       rf"|\b(?i:carriers?|couriers?) (?i:is|are|:)\s*{_CARRIER_NAME}|由\s*[A-Z]{{2,}}")
-_LOCATION = re.compile(r"\b(saved|stored|kept|placed|located|found|put) (in|into|at|on|under|to)\b|\b(refunded|returned|sent|added|credited|paid|issued) (back )?(to|into|onto)\b|\w\s+(goes|go) (back )?(in|into|to)\b|\b(is|are) (under|behind|on the (back|front)|next to|inside|printed on|shown (in|on|under))\b|\bfolder\b|\bdirectory\b|保存在|存放在|文件夹", re.I)
+_LOCATION = re.compile(r"\b(saved|stored|kept|placed|located|found|put) (in|into|at|on|under|to)\b|\b(refunded|returned|sent|added|credited|paid|issued) (back )?(to|into|onto)\b|\w\s+(goes|go) (back )?(in|into|to)\b|\b(is|are) (under|behind|on the (back|front)|next to|inside|printed on|shown (in|on|under))\b|^(?:under|in the) (?-i:[A-Z])[^,]{1,40},|\bfolder\b|\bdirectory\b|保存在|存放在|文件夹", re.I)
 _LOOKS = re.compile(r"\bfor example\b|\b(an|the|this) example\b|\bexample of\b|\bconsists? of\b|\blooks? like\b|\bformat\b|\bstarts? with\b|\be\.g\.|例如|格式|开头", re.I)
 # An instruction: an imperative ("Press Ctrl+Shift+U …"), possibly after its purpose ("To hide a file, rename it …").
 _IMPERATIVE = (
@@ -100,13 +101,20 @@ _CAUSE = re.compile(
     r"\bmay be\b|\bmight be\b|\bprobably\b|\bfaulty\b|\bdefective\b|\bonly (?:\w+ ){0,4}(?:if|when|after|once)\b|"
     r"\bunless\b|\brequires?\b|\bneeds? to be\b|\bmust (?:be|have)\b|\bnot available\b|\bcaused by\b|\bbecause\b|"
     r"\bcannot\b|\bcan'?t\b|\bif (?:this|that|it) (?:does not|doesn'?t|did not|fails|still|is not)\b|\bas a last resort\b|"
-    r"\bmake sure\b", re.I)
+    r"\bmake sure\b|\bcould (?:have|be)\b", re.I)
 EXPLAINS = 0.25  # for a problem report, a unit that states a cause or a condition
 # "is automatic login a security risk", "do my downloads keep running when the screen is locked": a
 # yes/no question is answered by a statement ("… they will be able to access your account"), not by
 # the steps of the feature it names. ("can i …" is left out: it is as often "how do i …" in disguise.)
 _YES_NO = re.compile(r"^\s*(?:is|are|was|were|does|do|did|will|would|should|has|have)\b", re.I)
 NOT_AN_ANSWER = 0.5  # an instruction or step, for such a question: only where nothing else is there
+# "do i have to press esc first or can i just type", "quickest way to turn on large text without going
+# into settings": the question asks for another way, which the text offers with "Alternatively, …".
+_ANOTHER_WAY = re.compile(r"\bor (?:can|could|do|should) (?:i|we|you)\b|\bwithout (?:going|opening|using)\b|"
+                          r"\b(?:quick|quicker|quickest|faster|fastest|easier|easiest|another|other|different|simpler)"
+                          r" (?:way|method)\b|\binstead\b", re.I)
+_ALTERNATIVE = re.compile(r"^(?:alternatively|you can also|or you can|another way)\b", re.I)
+ALTERNATIVE = 0.2
 _CAPABILITY = re.compile(r"^(you can|you may|you are able to|it is possible to|it's possible to)\b|\bgives you the ability to\b|\blets you\b|\ballows you to\b", re.I)
 # Opposite actions that embeddings barely tell apart: "turn Bluetooth off" is not answered by the
 # steps "To turn Bluetooth on:". Each word is the key of its opposite.
@@ -339,6 +347,12 @@ class Composer:
                 if len(chosen) < MAX_UNITS and unit not in chosen and abs(unit.position - first.position) == 1 \
                         and any(_holds(k, unit.text) for k in facts) and self._adds(unit, chosen):
                     chosen.append(unit)
+            # A step that joined the best unit ("Click Keyboard in the sidebar to open the panel.")
+            # means nothing out of its list: the list comes whole, with its lead-in.
+            for number in dict.fromkeys(u.block for u in chosen if u.kind == "step" and u is not first):
+                block = [u for u in own if u.kind == "step" and u.block == number][:MAX_STEPS]
+                lead = _lead_in(own, block[0])
+                chosen += [u for u in ([lead] if lead else []) + block if u not in chosen]
         chosen = self._complete(chosen, units, q_tokens, whole_lists=not facts_asked)
         chosen.sort(key=lambda u: u.position)
         steps = all(u.kind == "step" for u in chosen if u.kind != "sentence")
@@ -347,7 +361,7 @@ class Composer:
             runner_up = self._runner_up(units, scores, order, chosen)
             # "That includes … Australia." brings the sentence it points back to, or it would read
             # as if it were about the first part.
-            extra = sorted(self._complete([runner_up], units, q_tokens), key=lambda u: u.position) if runner_up else []
+            extra = self._with_antecedent(runner_up, units) if runner_up else []
             if extra and len(chosen) + len(extra) <= MAX_UNITS:
                 also = (Composition(candidates[runner_up.passage], tuple(extra), _render(extra, q_tokens)),)
         return Composition(candidates[first.passage], tuple(chosen), _render(chosen, q_tokens, steps), also)
@@ -370,6 +384,14 @@ class Composer:
                 return unit
         return None
 
+    @staticmethod
+    def _with_antecedent(unit: Unit, units: Sequence[Unit]) -> list[Unit]:
+        """``unit``, after the sentence it points back to when it starts "That …", "These …"."""
+        own = [u for u in units if u.passage == unit.passage]
+        if _POINTS_BACK.match(unit.text) and unit.position > 0:
+            return [own[unit.position - 1], unit]
+        return [unit]
+
     def _repeats(self, unit: Unit, chosen: Sequence[Unit]) -> bool:
         """Whether ``unit`` says again what a chosen unit says in other words ("Shift+Print: Take a
         screenshot of the entire screen." after "Shift+Print: Capture the entire screen.")."""
@@ -383,8 +405,9 @@ class Composer:
                   whole_lists: bool = False) -> list[Unit]:
         """A unit that points back ("That includes …") brings the one before it; a lead-in
         ("We accept the following:") brings the list it introduces; an introduction that only
-        echoes the question ("You can enter any Unicode character …") brings what follows it;
-        with ``whole_lists`` (nothing specific asked), an item of a short list ("Common reasons:")
+        echoes the question ("You can enter any Unicode character …") brings what follows it, and
+        so does one that goes on in the next sentences ("Then, find the hidden file …", or the
+        instructions after an instruction written as prose); with ``whole_lists`` (nothing specific asked), an item of a short list ("Common reasons:")
         brings the rest of it, since two reasons of four read as if they were all."""
         own = [u for u in units if u.passage == chosen[0].passage]
         first, last = min(chosen, key=lambda u: u.position), max(chosen, key=lambda u: u.position)
@@ -395,6 +418,16 @@ class Composer:
         if len(chosen) == 1 and echoes and last.position + 1 < len(own) and not last.text.rstrip().endswith((":", "：")):
             chosen = [*chosen, own[last.position + 1]]
             last = chosen[-1]
+        # A sentence goes on in the next ("… Then, find the hidden file and rename it …"), and an
+        # instruction in prose ("To unhide a file, go to the folder …") in the instructions after it.
+        instructs = last.kind == "sentence" and bool(_INSTRUCTION.match(last.text))
+        while len(chosen) < MAX_UNITS and last.kind == "sentence" and last.position + 1 < len(own):
+            following = own[last.position + 1]
+            if following.block != last.block or following.kind != "sentence" or not (
+                    _GOES_ON.match(following.text) or (instructs and _INSTRUCTION.match(following.text))):
+                break
+            chosen = [*chosen, following]
+            last = following
         if _POINTS_BACK.match(first.text) and first.position > 0:
             before = own[first.position - 1]
             if before not in chosen:
@@ -434,6 +467,7 @@ class Composer:
         cjk = is_cjk(query)
         trouble = is_trouble(query)
         yes_no = bool(_YES_NO.match(query)) and not how_to and not trouble
+        another_way = bool(_ANOTHER_WAY.search(query))
         doc_best: dict[str, float] = {}
         for hit in hits:
             doc_best[hit.passage.doc_id] = max(doc_best.get(hit.passage.doc_id, hit.score), hit.score)
@@ -467,6 +501,8 @@ class Composer:
                 elif _CAPABILITY.search(unit.text) and own >= 0.4 and (unit.passage, unit.context) not in with_steps:
                     # An introduction with no steps under it; one with steps leads to them (compose()).
                     score -= INTRODUCES
+            if another_way and _ALTERNATIVE.match(unit.text):
+                score += ALTERNATIVE
             if trouble and _CAUSE.search(unit.text):
                 score += EXPLAINS
             if yes_no and (unit.kind == "step" or (_INSTRUCTION.match(unit.text) and not _PURPOSED.match(unit.text))):

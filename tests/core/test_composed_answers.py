@@ -383,3 +383,38 @@ def test_a_second_part_that_points_back_brings_what_it_points_to():
     text, _ = cited_text(composition)
     assert "We can't ship to other countries. That includes Mexico and Australia." in text, text
     assert "unpaid. That includes" not in text.replace(" [1]", "").replace(" [2]", "")
+
+
+def test_a_step_that_joins_the_answer_brings_its_whole_list():
+    text = ("Keyboards don't have specific compose keys. Instead, you can define one of the existing keys on your "
+            "keyboard as a compose key.\n\nDefine a compose key:\n\n1. Open the Activities overview and start typing "
+            "Settings.\n2. Click Keyboard in the sidebar to open the panel.\n3. In the Type Special Characters section, "
+            "click Compose Key.\n4. Turn the switch on for the Compose Key.")
+    answer = _compose("where in keyboard settings do i turn on the compose key", text, "Compose key")
+    assert "Define a compose key:" in answer
+    assert "3. In the Type Special Characters section, click Compose Key." in answer
+
+
+def test_instructions_written_as_prose_are_followed_to_their_end():
+    text = ("To unhide a file, go to the folder containing the hidden file. Press the menu button and select Show "
+            "Hidden Files, or press Ctrl+H. Then, find the hidden file and rename it so that it does not have a . in "
+            "front of its name.\n\nHidden files are still there in their folder.")
+    answer = _compose("unhide a file", text, "Hide a file", ("Unhide a file",))
+    assert answer.startswith("To unhide a file, go to the folder")
+    assert "press Ctrl+H" in answer and "rename it so that it does not have a ." in answer
+
+
+def test_a_question_asking_for_another_way_gets_the_alternative():
+    text = ("When your screen is locked and you want to unlock it, press Esc, or swipe up from the bottom of the "
+            "screen. Alternatively, just start typing your password and the lock curtain is raised as you type. "
+            "The lock screen shows the time and date.")
+    answer = _compose("do i have to press esc first on the lock screen or can i just type", text, "Lock the screen")
+    assert "Alternatively, just start typing your password" in answer
+
+
+def test_where_is_a_setting_is_answered_by_the_step_that_names_its_place():
+    text = ("Double-clicking only happens when you press the mouse button twice quickly enough. You can change "
+            "the double click speed in Settings.\n\n1. Open Settings.\n2. Click Accessibility.\n"
+            "3. Under Pointing & Clicking, adjust the Double-Click Delay slider.")
+    answer = _compose("where is the double click speed setting", text, "Double-click speed")
+    assert "Under Pointing & Clicking" in answer
