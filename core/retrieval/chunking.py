@@ -232,10 +232,13 @@ def chunk_text(body: str, max_chars: int = 900, overlap: int = 120) -> list[Chun
         size = 0
         for piece in pieces:
             if buffer and size + len(piece) + 2 > max_chars:
+                # A lead-in ("Automatically empty your trash and clear temporary files:") goes with
+                # the list it introduces, not at the end of the chunk before it.
+                lead = buffer.pop() if len(buffer) > 1 and buffer[-1].rstrip().endswith((":", "：")) else None
                 text = "\n\n".join(buffer)
                 chunks.append(Chunk(headings, text))
-                carry = _tail(text, overlap)
-                buffer = [carry] if carry and len(carry) + len(piece) + 2 <= max_chars else []
+                carry = lead if lead is not None else _tail(text, overlap)
+                buffer = [carry] if carry and (lead is not None or len(carry) + len(piece) + 2 <= max_chars) else []
                 if buffer and _LINE_UNIT.match(carry.rsplit("\n", 1)[-1]) and _LINE_UNIT.match(piece.split("\n", 1)[0]):
                     # Rows carried over continue the same table (or list): one block, no paragraph break.
                     piece, buffer = f"{carry}\n{piece}", []

@@ -27,6 +27,18 @@ def test_chunks_follow_headings_and_keep_the_heading_path():
     ]
 
 
+def test_a_lead_in_stays_with_the_list_it_introduces():
+    """"Automatically empty your trash and clear temporary files:" at the end of one passage and its
+    steps in the next would leave the composer a lead-in with nothing to lead to."""
+    intro = " ".join(f"Sentence {i} explains what temporary files are." for i in range(8))
+    steps = "\n".join(f"{n}. Step {n} of purging the trash." for n in range(1, 6))
+    body = f"## Purge\n{intro}\n\nAutomatically empty your trash:\n\n{steps}"
+    chunks = chunk_text(body, max_chars=450, overlap=120)
+    assert len(chunks) == 2
+    assert not chunks[0].text.rstrip().endswith(":")
+    assert chunks[1].text.startswith("Automatically empty your trash:\n\n1. Step 1")
+
+
 def test_long_sections_are_bounded_with_overlap():
     sentences = [f"Sentence number {i} talks about refunds and returns." for i in range(60)]
     body = "## Big\n" + "\n\n".join(" ".join(sentences[i : i + 3]) for i in range(0, 60, 3))
