@@ -103,6 +103,8 @@ _CAUSE = re.compile(
     r"\bcannot\b|\bcan'?t\b|\bif (?:this|that|it) (?:does not|doesn'?t|did not|fails|still|is not)\b|\bas a last resort\b|"
     r"\bmake sure\b|\bcould (?:have|be)\b", re.I)
 EXPLAINS = 0.25  # for a problem report, a unit that states a cause or a condition
+FEATURE_STEPS = 0.2  # ... and a step that only operates the feature ("Click the name of the network")
+_TRIES = re.compile(r"^(?:try|check|make sure|ensure|verify|restart|reboot|unplug|replug|remove and)\b", re.I)
 # "is automatic login a security risk", "do my downloads keep running when the screen is locked": a
 # yes/no question is answered by a statement ("… they will be able to access your account"), not by
 # the steps of the feature it names. ("can i …" is left out: it is as often "how do i …" in disguise.)
@@ -303,7 +305,11 @@ class Composer:
         # Login.") or explains a reported problem is the answer; the section's steps are not.
         answers_alone = first.kind == "sentence" and not first.text.rstrip().endswith((":", "：")) and (
             bool(_PURPOSED.match(first.text)) or (is_trouble(query) and bool(_CAUSE.search(first.text))))
-        if (first.kind == "step" and how_to) or (is_how_to(query) and steps_here and not facts_asked and not answers_alone):
+        # A problem report is answered by the steps only when they are what scored best: the steps
+        # of the feature that misbehaves ("To turn Bluetooth on: …") are not why it misbehaves.
+        trouble_sentence = is_trouble(query) and first.kind == "sentence"
+        if (first.kind == "step" and how_to) or (is_how_to(query) and steps_here and not facts_asked and not answers_alone
+                                                 and not trouble_sentence):
             # "change volume for one app": the steps of the section, not its introduction; of several
             # step lists ("To turn Bluetooth on:" … "To turn Bluetooth off:"), the one whose steps or
             # lead-in match the question best.
@@ -503,6 +509,8 @@ class Composer:
                     score -= INTRODUCES
             if another_way and _ALTERNATIVE.match(unit.text):
                 score += ALTERNATIVE
+            if trouble and unit.kind == "step" and not _CAUSE.search(unit.text) and not _TRIES.match(unit.text):
+                score -= FEATURE_STEPS
             if trouble and _CAUSE.search(unit.text):
                 score += EXPLAINS
             if yes_no and (unit.kind == "step" or (_INSTRUCTION.match(unit.text) and not _PURPOSED.match(unit.text))):

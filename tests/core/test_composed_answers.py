@@ -418,3 +418,13 @@ def test_where_is_a_setting_is_answered_by_the_step_that_names_its_place():
             "3. Under Pointing & Clicking, adjust the Double-Click Delay slider.")
     answer = _compose("where is the double click speed setting", text, "Double-click speed")
     assert "Under Pointing & Clicking" in answer
+
+
+def test_a_problem_report_is_not_answered_with_the_steps_of_the_feature():
+    text = ("Many laptop computers have a hardware switch or key combination to turn Bluetooth on and off. Look for "
+            "a switch on your computer or a key on your keyboard. The keyboard key is often accessed with the help "
+            "of the Fn key.\n\nTo turn Bluetooth on:\n\n1. Open the Activities overview and start typing Bluetooth.\n"
+            "2. Click on Bluetooth to open the panel.\n3. Set the switch at the top to on.")
+    answer = _compose("bluetooth key on my laptop keyboard doesnt do anything", text, "Turn Bluetooth on or off")
+    assert "Fn key" in answer
+    assert "Set the switch at the top to on" not in answer
