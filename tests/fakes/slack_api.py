@@ -304,8 +304,13 @@ class FakeSlack:
 
     async def send_envelope(self, payload: dict[str, Any], kind: str = "events_api", retry_attempt: int = 0,
                             envelope_id: str | None = None) -> str:
-        """Deliver one Socket Mode envelope to the connected app (waits for its connection)."""
-        await self.wait_for(lambda: self._sockets, timeout=30, what="a Socket Mode connection")
+        """Deliver one Socket Mode envelope to the connected app (waits for its connection).
+
+        The app connects only after warming its models up, which on a busy 2-core machine with a
+        cold model cache (a fresh clone's first test to load the generator) takes well over 30 s:
+        the wait is a safety net against a hang, not a speed check.
+        """
+        await self.wait_for(lambda: self._sockets, timeout=180, what="a Socket Mode connection")
         envelope_id = envelope_id or f"env-{next(self._ts)}"
         await self._sockets[-1].send_json({
             "envelope_id": envelope_id, "type": kind, "payload": payload,
