@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ["answer_quality", "calibrate", "concurrency", "generation_quality", "generation_speed", "grounding_check", "ingest", "multi_worker", "ops_fuzz", "retrieval_banking77", "retrieval_scale", "slack_latency"]
+ALL = ["answer_quality", "calibrate", "concurrency", "fairness", "generation_quality", "generation_speed", "grounding_check", "ingest", "multi_worker", "ops_fuzz", "retrieval_banking77", "retrieval_scale", "slack_latency"]
 
 
 def main(argv: list[str]) -> int:

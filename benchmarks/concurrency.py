@@ -38,6 +38,8 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,18 +132,24 @@ class SlackPlatform(Platform):
         return f"CB{number:04d}", f"{1_800_000_000 + number}.000100"
 
     async def ask(self, number: int, question: str, session: aiohttp.ClientSession) -> Asked:
-        from tests.fakes.slack_api import event_callback, mention, sign
+        from tests.fakes.slack_api import mention
 
         channel, ts = self._where(number)
-        body = json.dumps(event_callback(mention(question, ts=ts, channel=channel, user=f"UB{number:04d}")))
-        headers = {"Content-Type": "application/json", **sign(self.secret, body)}
         asked = Asked(question, time.monotonic())
+        await self.post_event(mention(question, ts=ts, channel=channel, user=f"UB{number:04d}"), session)
+        asked.acked = time.monotonic()
+        return asked
+
+    async def post_event(self, event: dict[str, Any], session: aiohttp.ClientSession) -> None:
+        """Deliver ``event`` as Slack does (signed, in an event_callback); returns once it is acknowledged."""
+        from tests.fakes.slack_api import event_callback, sign
+
+        body = json.dumps(event_callback(event))
+        headers = {"Content-Type": "application/json", **sign(self.secret, body)}
         async with session.post(self.url, data=body.encode(), headers=headers) as response:
             await response.read()
             if response.status != 200:
                 raise RuntimeError(f"Slack event not acknowledged: HTTP {response.status}")
-        asked.acked = time.monotonic()
-        return asked
 
     def answered(self, number: int) -> tuple[float, str] | None:
         channel, ts = self._where(number)
@@ -257,11 +265,13 @@ def _breakdown(phase: Phase) -> dict[str, float]:
             "outside_core": round(max(0.0, end_to_end - phase.stages.get("answer", 0.0)), 4)}
 
 
-async def _fresh_phase(make: type[Platform], workdir: Path, numbered: list[tuple[int, str]],
-                       together: bool, settings: dict[str, str]) -> Phase:
-    """One phase on a freshly started bot with its own database, so no phase inherits another's caches."""
+@asynccontextmanager
+async def fresh_bot(make: type[Platform], workdir: Path, settings: dict[str, str], tag: str,
+                    warm_number: int) -> AsyncIterator[tuple[Platform, aiohttp.ClientSession]]:
+    """A freshly started bot with its own database (in ``workdir/phase-TAG``), warmed and ready, and
+    a session to talk to it; stopped on the way out. Question ``warm_number`` is the warm-up's."""
     index_dir, kb_dir = sample_index(workdir)
-    phase_dir = workdir / f"phase-{numbered[0][0]}"
+    phase_dir = workdir / f"phase-{tag}"
     phase_dir.mkdir()
     platform = make()
     platform.settings = settings
@@ -269,15 +279,23 @@ async def _fresh_phase(make: type[Platform], workdir: Path, numbered: list[tuple
         await platform.start(phase_dir, index_dir, kb_dir, session)
         try:
             # Loads the index and the models; refused, so it warms no passage's statements.
-            await _phase(platform, session, [(9_000 + len(numbered) + together, out_of_scope_questions()[0])], False)
-            before = await _time_sums(session, platform.metrics_url)
-            phase = await _phase(platform, session, numbered, together)
-            after = await _time_sums(session, platform.metrics_url)
-            phase.stages = {k: round((after.get(k, 0.0) - before.get(k, 0.0)) / len(numbered), 4)
-                            for k in dict.fromkeys([*before, *after])}
-            return phase
+            await _phase(platform, session, [(warm_number, out_of_scope_questions()[0])], False)
+            yield platform, session
         finally:
             await platform.stop()
+
+
+async def _fresh_phase(make: type[Platform], workdir: Path, numbered: list[tuple[int, str]],
+                       together: bool, settings: dict[str, str]) -> Phase:
+    """One phase on a freshly started bot with its own database, so no phase inherits another's caches."""
+    async with fresh_bot(make, workdir, settings, str(numbered[0][0]),
+                         9_000 + len(numbered) + together) as (platform, session):
+        before = await _time_sums(session, platform.metrics_url)
+        phase = await _phase(platform, session, numbered, together)
+        after = await _time_sums(session, platform.metrics_url)
+        phase.stages = {k: round((after.get(k, 0.0) - before.get(k, 0.0)) / len(numbered), 4)
+                        for k in dict.fromkeys([*before, *after])}
+        return phase
 
 
 async def _measure(make: type[Platform], sizes: list[int], workdir: Path,

@@ -139,7 +139,7 @@ class Settings(BaseSettings):
     max_waiting_questions: int = Field(
         100, ge=0, description="Questions that may wait for a free slot; beyond this the bot says it is busy."
     )
-    per_user_concurrent: int = Field(2, ge=1, description="Questions of one user answered at once (others wait their turn).")
+    per_user_concurrent: int = Field(1, ge=1, description="Questions of one user answered at once (others wait their turn, in order).")
     per_user_waiting: int = Field(10, ge=0, description="Questions of one user that may wait; beyond this they are told to wait.")
     per_user_per_minute: float = Field(
         30.0, gt=0, description="Questions one user may ask per minute before being asked to slow down."

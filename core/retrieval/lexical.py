@@ -63,6 +63,12 @@ _JIEBA_LOCK = threading.Lock()
 _JIEBA_READY = False
 
 
+def prepare_segmenter() -> None:
+    """Load jieba's dictionary now: done lazily, the first Chinese question costs about a second
+    of CPU under the GIL, and every other question in flight waits with it."""
+    _jieba()
+
+
 def _jieba():
     global _JIEBA_READY
     import jieba

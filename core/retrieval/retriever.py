@@ -22,7 +22,7 @@ from core.retrieval.embedder import Embedder, embedder_for, embedding_identity
 from core.retrieval.statements import StatementVectors
 from core.retrieval.hybrid import RetrievalResult, SearchIndex, rerank
 from core.retrieval.index import ScoredPassage
-from core.retrieval.lexical import EN_STOPWORDS
+from core.retrieval.lexical import EN_STOPWORDS, prepare_segmenter
 from core.retrieval.spelling import SpellingCorrector
 from core.retrieval.terms import (
     SYNONYM_SIMILARITY,
@@ -171,6 +171,7 @@ class Retriever:
         self.embedder.embed_queries(["warm up"])
         self.speller()
         load_word_lists()
+        prepare_segmenter()
         _ = self.reranker
 
     def dense_supported(self, language: str) -> bool:

@@ -96,3 +96,19 @@ def test_documents_only_the_classifier_found_get_their_slot_from_extra():
     out = passages_in_document_order(["a1", "b1"], ["c", "a", "b"], _doc, extra={"c": ["c1", "c2"]})
     assert document_ranking(out, _doc) == ["c", "a", "b"]
     assert set(out) == {"a1", "b1", "c1", "c2"} and out[0] == "c1"
+
+
+def test_warm_up_loads_the_chinese_segmenter_before_the_first_question(retriever, monkeypatch):
+    """Loaded lazily, jieba's dictionary held the GIL for about a second on the first Chinese
+    question, and every answer in flight waited with it (benchmarks/fairness.py)."""
+    import jieba
+
+    import core.retrieval.retriever as retriever_module
+    from core.retrieval.lexical import prepare_segmenter
+
+    calls: list[bool] = []
+    monkeypatch.setattr(retriever_module, "prepare_segmenter", lambda: calls.append(True))
+    retriever.warm_up()
+    assert calls == [True]
+    prepare_segmenter()
+    assert jieba.dt.initialized
