@@ -12,8 +12,9 @@ of leaving the person waiting in silence.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -29,12 +30,22 @@ SLOW_DOWN = "slow_down"  # this user has too many questions waiting, or asks too
 MAX_TRACKED_USERS = 10_000
 
 
-class Busy(AskdeskError):
-    """The question is not queued; ``reason`` is the phrase key to answer with (busy, slow_down)."""
+#: A user turned away again within this many seconds is not told again in words: someone who pastes
+#: a hundred questions gets one "please ask again" reply, not eighty-eight (the adapters mark the
+#: others, e.g. with a reaction, so none looks answered).
+NOTICE_WINDOW_S = 60.0
 
-    def __init__(self, reason: str, detail: str) -> None:
+
+class Busy(AskdeskError):
+    """The question is not queued; ``reason`` is the phrase key to answer with (busy, slow_down).
+
+    ``tell`` is False when this user was already told within :data:`NOTICE_WINDOW_S`.
+    """
+
+    def __init__(self, reason: str, detail: str, tell: bool = True) -> None:
         super().__init__(detail)
         self.reason = reason
+        self.tell = tell
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +73,10 @@ class FairQueue:
     Must be used from one event loop (the adapter's); it is not thread-safe and need not be.
     """
 
-    def __init__(self, limits: Limits = Limits()) -> None:
+    def __init__(self, limits: Limits = Limits(), clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
+        self._clock = clock
+        self._told: dict[str, float] = {}  # when each user was last told "please ask again"
         self._active: dict[str, int] = {}
         self._waiting: dict[str, deque[asyncio.Future[None]]] = {}
         self._running = 0
@@ -107,13 +120,23 @@ class FairQueue:
         limits = self.limits
         mine = self._active.get(user, 0) + self.waiting_for(user)
         if mine >= limits.per_user_active + limits.per_user_waiting:
-            raise Busy(SLOW_DOWN, f"user {user} already has {mine} question(s) running or waiting")
+            raise self._refusal(user, SLOW_DOWN, f"user {user} already has {mine} question(s) running or waiting")
         if self._running >= limits.slots and self.waiting >= limits.max_waiting:
-            raise Busy(BUSY, f"all {limits.slots} slots busy and {self.waiting} question(s) waiting")
+            raise self._refusal(user, BUSY, f"all {limits.slots} slots busy and {self.waiting} question(s) waiting")
         rate = self._rate(user)
         if not rate.has_capacity():
-            raise Busy(SLOW_DOWN, f"user {user} asked more than {limits.per_user_per_minute:g} per minute")
+            raise self._refusal(user, SLOW_DOWN, f"user {user} asked more than {limits.per_user_per_minute:g} per minute")
         await rate.acquire()  # immediate: capacity was just checked, and nothing awaits in between
+
+    def _refusal(self, user: str, reason: str, detail: str) -> Busy:
+        now = self._clock()
+        last = self._told.get(user)
+        if last is not None and now - last < NOTICE_WINDOW_S:
+            return Busy(reason, detail, tell=False)
+        if len(self._told) >= MAX_TRACKED_USERS:
+            self._told = {u: t for u, t in self._told.items() if now - t < NOTICE_WINDOW_S}
+        self._told[user] = now
+        return Busy(reason, detail)
 
     def _rate(self, user: str) -> AsyncLimiter:
         rate = self._rates.get(user)

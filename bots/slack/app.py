@@ -77,6 +77,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 REACTION = "eyes"
+NOT_NOW = "raised_hand"  # on a question turned away after its asker was told to ask again
 #: What Slack answers when it cannot download an image block's picture ("downloading image failed").
 IMAGE_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format"})
 #: conversations.replies paging: threads longer than pages × size only lose their oldest turns.
@@ -350,7 +351,10 @@ class SlackBot(Interactions):
                     answer = await self._stream_into(message, channel, thread_ts, preview)
             except Busy as busy:
                 log.info("slack: %s not queued (%s)", event_id, busy)
-                await self._reply_or_edit(channel, thread_ts, preview.ts, escape(phrase(busy.reason, language)))
+                if busy.tell or preview.ts is not None:
+                    await self._reply_or_edit(channel, thread_ts, preview.ts, escape(phrase(busy.reason, language)))
+                else:  # told a moment ago: the message is marked, not answered again in words
+                    await self._react("reactions_add", channel, ts, NOT_NOW)
                 return
             finally:
                 placeholder = preview.ts
@@ -507,9 +511,9 @@ class SlackBot(Interactions):
             return await method(blocks=without_images(blocks), **kwargs)
 
     # ---- small Slack helpers that never raise ----------------------------------------------
-    async def _react(self, method: str, channel: str, ts: str) -> None:
+    async def _react(self, method: str, channel: str, ts: str, name: str = REACTION) -> None:
         try:
-            await getattr(self.client, method)(channel=channel, timestamp=ts, name=REACTION)
+            await getattr(self.client, method)(channel=channel, timestamp=ts, name=name)
         except SlackApiError as exc:
             log.debug("slack: %s failed: %s", method, exc.response.get("error"))
         except Exception:  # noqa: BLE001 - cosmetic; never fail an answer over a reaction

@@ -120,3 +120,29 @@ def test_a_cancelled_waiter_frees_its_place():
         assert queue.running == 0
 
     asyncio.run(main())
+
+
+def test_a_user_turned_away_again_within_a_minute_is_not_told_again():
+    """Someone who pastes a hundred questions gets one "please ask again", not one per message."""
+    from core.fairness import NOTICE_WINDOW_S
+
+    now = [0.0]
+
+    async def main() -> list[bool]:
+        queue = FairQueue(Limits(slots=1, per_user_active=1, per_user_waiting=0, per_user_per_minute=1000),
+                          clock=lambda: now[0])
+        hold = asyncio.Event()
+        first = asyncio.ensure_future(_ask(queue, "u", [], hold))
+        await asyncio.sleep(0)
+        told: list[bool] = []
+        for at in (1.0, 2.0, NOTICE_WINDOW_S + 1.5):
+            now[0] = at
+            with pytest.raises(Busy) as busy:
+                async with queue.turn("u"):
+                    pass
+            told.append(busy.value.tell)
+        hold.set()
+        await first
+        return told
+
+    assert asyncio.run(main()) == [True, False, True]

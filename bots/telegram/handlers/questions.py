@@ -117,7 +117,8 @@ async def answer(adapter: TelegramAdapter, message: Message, question: str, bot:
                     await reply.finish(render_answer(result, result.language), answer_keyboard(result))
             except Busy as busy:
                 log.info("question in chat %s not queued (%s)", chat_id, busy)
-                await reply.fail(phrase(busy.reason, detect_language(question)))
+                if busy.tell:  # told a moment ago: no reply under it says it was not answered
+                    await reply.fail(phrase(busy.reason, detect_language(question)))
                 return
             except InvalidMessageError as exc:
                 await reply.fail(str(exc))
