@@ -25,7 +25,8 @@ flood phase inherits nothing from the alone phase either.
 
 A's questions are counted from what A's conversation shows once all of them have been handled
 or ``ANSWER_TIMEOUT_S`` has passed: answered (a final answer, with its feedback buttons), turned
-away (the bot's ``busy`` or ``slow_down`` phrase, :mod:`core.language`), apologised for (the
+away (the bot's ``busy`` or ``slow_down`` phrase, :mod:`core.language`, or, once A has been told,
+no reply at all, counted by the bot's ``askdesk_turned_away_total{told="no"}``), apologised for (the
 ``error`` phrase), and lost (none of these: never answered, never told). A lost question is a
 bug; turned-away ones are the per-user limits (``ASKDESK_PER_USER_*``) doing their job.
 
@@ -136,10 +137,22 @@ class TelegramFlood(TelegramPlatform, Flooded):
         return next((c.at for c in self.fake.calls if c.params.get("chat_id") == 50_000 + number), None)
 
 
-def outcomes(replies: list[tuple[str, bool]]) -> dict[str, int]:
-    """How A's questions were handled, from A's conversation: any other message is a preview, or a
-    further piece of a long answer (only the last piece carries the buttons)."""
-    counts = {"answered": 0, "turned_away": 0, "apologised": 0}
+async def turned_away_unreplied(session: aiohttp.ClientSession, url: str) -> int:
+    """Questions the bot turned away without a reply in words (its asker had just been told), from
+    ``askdesk_turned_away_total{told="no"}`` on the bot's /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with session.get(url) as response:
+        text = await response.text()
+    return int(sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+                   if sample.name == "askdesk_turned_away_total" and sample.labels.get("told") == "no"))
+
+
+def outcomes(replies: list[tuple[str, bool]], unreplied: int = 0) -> dict[str, int]:
+    """How A's questions were handled, from A's conversation (and the bot's count of those turned
+    away without a reply): any other message is a preview, or a further piece of a long answer
+    (only the last piece carries the buttons)."""
+    counts = {"answered": 0, "turned_away": unreplied, "apologised": 0}
     for text, final in replies:
         text = html.unescape(text)
         if final:
@@ -187,10 +200,10 @@ async def _flood(make: type[Flooded], workdir: Path, settings: dict[str, str], q
             await _until_answered(platform, [B_FLOOD_NUMBER], [asked])
         except RuntimeError:  # B starved: reported as such, A still counted
             pass
-        when_b = outcomes(platform.flood_replies())
+        when_b = outcomes(platform.flood_replies(), await turned_away_unreplied(session, platform.metrics_url))
         deadline = started + ANSWER_TIMEOUT_S
         while True:  # until every one of A's questions is answered or turned away, or the time is up
-            counts = outcomes(platform.flood_replies())
+            counts = outcomes(platform.flood_replies(), await turned_away_unreplied(session, platform.metrics_url))
             if sum(counts.values()) >= len(flood) or time.monotonic() >= deadline:
                 break
             await asyncio.sleep(0.1)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -34,6 +34,10 @@ MAX_TRACKED_USERS = 10_000
 #: a hundred questions gets one "please ask again" reply, not eighty-eight (the adapters mark the
 #: others, e.g. with a reaction, so none looks answered).
 NOTICE_WINDOW_S = 60.0
+
+
+#: Questions turned away in this process, by (reason, told in words); read by core.metrics on scrape.
+TURNED_AWAY: Counter[tuple[str, bool]] = Counter()
 
 
 class Busy(AskdeskError):
@@ -131,12 +135,13 @@ class FairQueue:
     def _refusal(self, user: str, reason: str, detail: str) -> Busy:
         now = self._clock()
         last = self._told.get(user)
-        if last is not None and now - last < NOTICE_WINDOW_S:
-            return Busy(reason, detail, tell=False)
-        if len(self._told) >= MAX_TRACKED_USERS:
-            self._told = {u: t for u, t in self._told.items() if now - t < NOTICE_WINDOW_S}
-        self._told[user] = now
-        return Busy(reason, detail)
+        tell = last is None or now - last >= NOTICE_WINDOW_S
+        if tell:
+            if len(self._told) >= MAX_TRACKED_USERS:
+                self._told = {u: t for u, t in self._told.items() if now - t < NOTICE_WINDOW_S}
+            self._told[user] = now
+        TURNED_AWAY[(reason, tell)] += 1
+        return Busy(reason, detail, tell=tell)
 
     def _rate(self, user: str) -> AsyncLimiter:
         rate = self._rates.get(user)

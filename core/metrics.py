@@ -59,6 +59,19 @@ class _SchedulerCollector:
         yield tokens
 
 
+class _TurnedAwayCollector:
+    """Questions the fair queue did not take (core.fairness.TURNED_AWAY), read on scrape."""
+
+    def collect(self):  # noqa: ANN201 - prometheus-client's collector protocol
+        from core.fairness import TURNED_AWAY
+
+        family = CounterMetricFamily("askdesk_turned_away", "Questions not queued (limits), by reason and "
+                                     "whether the asker was told in words.", labels=["reason", "told"])
+        for (reason, told), count in sorted(TURNED_AWAY.items()):
+            family.add_metric([reason, "yes" if told else "no"], count)
+        yield family
+
+
 def _local_scheduler_stats() -> list[dict[str, Any]]:
     """Stats of every batching scheduler this process started (none before the first generation)."""
     try:
@@ -97,6 +110,7 @@ class Metrics:
                                        "Text deltas per second of the latest generated answer.", registry=r)
         self.in_flight = Gauge("askdesk_questions_in_flight", "Questions being answered now.", registry=r)
         r.register(_SchedulerCollector(scheduler_stats))
+        r.register(_TurnedAwayCollector())
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric in this registry."""

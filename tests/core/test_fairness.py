@@ -146,3 +146,30 @@ def test_a_user_turned_away_again_within_a_minute_is_not_told_again():
         return told
 
     assert asyncio.run(main()) == [True, False, True]
+
+
+def test_turned_away_questions_are_counted_on_metrics():
+    """An operator sees how many were turned away, and how many without a reply in words."""
+    from core.metrics import Metrics
+
+    def count(told: str) -> float:
+        sample = f'askdesk_turned_away_total{{reason="slow_down",told="{told}"}} '
+        lines = [line for line in Metrics().render().decode().splitlines() if line.startswith(sample)]
+        return float(lines[0].split()[-1]) if lines else 0.0
+
+    before = count("yes"), count("no")
+
+    async def main() -> None:
+        queue = FairQueue(Limits(slots=1, per_user_active=1, per_user_waiting=0, per_user_per_minute=1000))
+        hold = asyncio.Event()
+        first = asyncio.ensure_future(_ask(queue, "metrics-user", [], hold))
+        await asyncio.sleep(0)
+        for _ in range(3):
+            with pytest.raises(Busy):
+                async with queue.turn("metrics-user"):
+                    pass
+        hold.set()
+        await first
+
+    asyncio.run(main())
+    assert (count("yes") - before[0], count("no") - before[1]) == (1.0, 2.0)
