@@ -35,7 +35,11 @@ OTHER_COMPANIES = frozenset(
 )
 # Three letters are enough to name a thing ("vpn", "isp", "usb"); chat shorthand is not one.
 MIN_LENGTH = 3
-SHORTHAND = frozenset("pls plz thx thnx tnx idk btw asap fyi imo imho tbh omg lol smh wtf brb ttyl hru".split())
+# Chat shorthand, and contractions typed without their apostrophe ("isnt", "doesnt"): never names.
+SHORTHAND = frozenset(
+    "pls plz thx thnx tnx idk btw asap fyi imo imho tbh omg lol smh wtf brb ttyl hru "
+    "isnt arent wasnt werent dont doesnt didnt cant couldnt wont wouldnt shouldnt hasnt havent hadnt "
+    "mustnt neednt aint im ive youre youve youll theyre theyve thats whats wheres theres heres lets".split())
 COMMON_ZIPF = 4.3  # wordfreq's scale: 4.3 ≈ 20 per million words
 
 
@@ -54,12 +58,12 @@ def load_word_lists() -> None:
     zipf_frequency("warm", "en")
 
 
-_ENDINGS = (("ies", "y"), ("es", ""), ("s", ""), ("ed", ""), ("ed", "e"), ("ing", ""), ("ing", "e"),
+_ENDINGS = (("ies", "y"), ("ied", "y"), ("es", ""), ("s", ""), ("ed", ""), ("ed", "e"), ("ing", ""), ("ing", "e"),
             ("iest", "y"), ("ier", "y"), ("est", ""), ("er", ""), ("ly", ""))
 
 
 def _forms(word: str) -> set[str]:
-    """The word and the stems its common endings may hide: plural, past, -ing, comparative
+    """The word and the stems its common endings may hide: plural, past ("emptied"), -ing, comparative
     ("quickest"), adverb, and a doubled final consonant ("cancelled", "stopped")."""
     forms = {word}
     for suffix, repl in _ENDINGS:

@@ -293,6 +293,18 @@ def test_three_letter_names_are_foreign_but_chat_shorthand_is_not():
     assert foreign_names("connect to the wifi network asap", vocabulary, EN_STOPWORDS) == []
 
 
+def test_contractions_without_apostrophes_and_ied_forms_are_not_foreign():
+    """"app is playing sound but isnt listed", "how often the trash gets emptied" were refused: the
+    knowledge base never writes "isnt", and "emptied" was not taken for a form of "empty"."""
+    from core.retrieval.lexical import EN_STOPWORDS
+    from core.retrieval.terms import foreign_names
+
+    vocabulary = {"app", "sound", "listed", "volume", "trash", "empty", "often", "automatically"}
+    assert foreign_names("app is playing sound but isnt listed under volume", vocabulary, EN_STOPWORDS) == []
+    assert foreign_names("my sound doesnt work and the volume wont change", vocabulary, EN_STOPWORDS) == []
+    assert foreign_names("how often is the trash emptied automatically", vocabulary, EN_STOPWORDS) == []
+
+
 def test_an_action_the_knowledge_base_never_describes_is_foreign():
     from core.retrieval.terms import unknown_action
 
