@@ -25,12 +25,15 @@ from core.retrieval.index import ScoredPassage
 from core.retrieval.lexical import EN_STOPWORDS, prepare_segmenter
 from core.retrieval.spelling import SpellingCorrector
 from core.retrieval.terms import (
+    RARE_ACTION_DOCS,
     SYNONYM_SIMILARITY,
+    asked_action,
     asked_object,
     foreign_names,
     foreign_names_zh,
     known_word,
     load_word_lists,
+    mentions,
     other_companies,
     other_platforms,
     unknown_action,
@@ -63,6 +66,7 @@ class Retriever:
         self.settings = settings
         self.index_dir = Path(index_dir or settings.index_dir)
         self._lock = threading.Lock()
+        self._action_docs: tuple[object, dict[str, int]] | None = None  # (index, verb -> articles)
         self._index: SearchIndex | None = None
         self._version: str | None = None
         self._reranker = None
@@ -145,7 +149,26 @@ class Retriever:
         if thing and thing not in found and thing not in EN_STOPWORDS and not known_word(thing, vocabulary) \
                 and not self._has_synonym(thing, evidence):
             found.append(thing)  # "how do i set up fingerprint login": nothing here is about fingerprints
+        verb = asked_action(corrected)
+        if verb and verb not in found and verb not in EN_STOPWORDS and known_word(verb, vocabulary) \
+                and self._articles_mentioning(verb) <= RARE_ACTION_DOCS and not mentions(verb, evidence) \
+                and not self._has_synonym(verb, evidence):
+            found.append(verb)  # "how do i scan a document": one battery article says "scanning"
         return found + [p for p in other_platforms(query, self.corpus(), evidence) if p not in found]
+
+    def _articles_mentioning(self, word: str) -> int:
+        """In how many articles of the current index ``word`` appears, in any of its forms (cached
+        per index: a scan of every passage, once per verb)."""
+        index = self.index
+        with self._lock:
+            cached = self._action_docs
+            if cached is None or cached[0] is not index:
+                cached = self._action_docs = (index, {})
+            counts = cached[1]
+        if word not in counts:
+            counts[word] = len({p.doc_id for p in index.passages
+                                if mentions(word, f"{p.title} {' '.join(p.headings)} {p.text}")})
+        return counts[word]
 
     def _has_synonym(self, word: str, evidence: str) -> bool:
         """Whether a word of the passage found (``evidence``) means about the same as ``word`` to the

@@ -118,13 +118,27 @@ _ASKED_ACTION = re.compile(
     r"\s+(?:quickly |easily |still |also )?([a-z]{3,})\b", re.I)
 
 
+def asked_action(question: str) -> str | None:
+    """The verb of a how-to question ("scan" in "how do i scan a document"), or None."""
+    match = _ASKED_ACTION.match(question)
+    return match.group(1).lower() if match else None
+
+
 def unknown_action(question: str, vocabulary: Collection[str]) -> list[str]:
     """The verb of a how-to question (already typo-corrected) where the knowledge base never uses it."""
-    match = _ASKED_ACTION.match(question)
-    if match is None:
-        return []
-    verb = match.group(1).lower()
-    return [] if known_word(verb, vocabulary) else [verb]
+    verb = asked_action(question)
+    return [] if verb is None or known_word(verb, vocabulary) else [verb]
+
+
+# A verb the knowledge base uses in this many articles at most is one it barely documents: asked for
+# ("how do i scan a document") and absent from the article found, it is not what that article does.
+RARE_ACTION_DOCS = 2
+
+
+def mentions(word: str, text: str) -> bool:
+    """Whether ``text`` holds ``word`` in one of its forms ("scanning" for "scan"), as a whole word."""
+    words = set(_WORD.findall(text.lower()))
+    return any(form in words for form in _forms(word)) or any(w != word and word in _forms(w) for w in words)
 
 
 # What a how-to question acts on: the first word after its verb, past particles, articles and

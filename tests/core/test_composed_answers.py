@@ -440,3 +440,29 @@ def test_a_problem_report_is_not_answered_with_the_steps_of_the_feature():
     answer = _compose("bluetooth key on my laptop keyboard doesnt do anything", text, "Turn Bluetooth on or off")
     assert "Fn key" in answer
     assert "Set the switch at the top to on" not in answer
+
+
+def test_a_how_to_verb_the_found_article_never_uses_and_few_articles_do_is_foreign(tmp_path):
+    """"how do i scan a document with my printer": one battery article mentions scanning, the printer
+    article found says nothing about it; answering with its ink-level steps would be wrong."""
+    from core.retrieval.build import build_index
+    from core.retrieval.retriever import Retriever
+    from core.retrieval.terms import mentions
+    from tests.conftest import make_settings
+
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "printer-ink.md").write_text("# Check your printer's ink levels\n\nSome printers report ink or toner "
+                                       "levels to the computer. Open Printers in Settings to see the ink level of "
+                                       "your printer.\n", encoding="utf-8")
+    (kb / "battery.md").write_text("# Use less power\n\nWireless cards use power while scanning for networks. "
+                                   "Turn off Wi-Fi when you do not need it.\n", encoding="utf-8")
+    (kb / "documents.md").write_text("# Open a document\n\nDouble-click a document in Files to open it with its "
+                                     "application.\n", encoding="utf-8")
+    settings = make_settings(kb_dir=kb, index_dir=tmp_path / "index")
+    build_index(settings)
+    retriever = Retriever(settings)
+    evidence = "Check your printer's ink levels Some printers report ink or toner levels to the computer."
+    assert mentions("scan", "while scanning for networks") and not mentions("scan", evidence)
+    assert retriever.foreign_names("how do i scan a document with my printer", evidence) == ["scan"]
+    assert retriever.foreign_names("how do i check the ink level of my printer", evidence) == []
