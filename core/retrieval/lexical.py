@@ -64,8 +64,8 @@ _JIEBA_READY = False
 
 
 def prepare_segmenter() -> None:
-    """Load jieba's dictionary now: done lazily, the first Chinese question costs about a second
-    of CPU under the GIL, and every other question in flight waits with it."""
+    """Load jieba's dictionary now: done lazily, the first Chinese question pays for it under the
+    GIL, and every other question in flight waits with it (docs/reliability.md has the numbers)."""
     _jieba()
 
 
