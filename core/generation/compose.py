@@ -258,6 +258,17 @@ def _lines(own: Sequence[Unit], block: int) -> int:
     return len({u.line for u in own if u.block == block})
 
 
+def _step_list(own: Sequence[Unit], block: int, limit: int | None = MAX_STEPS) -> tuple[Unit | None, list[Unit]]:
+    """A numbered list's lead-in ("To turn Bluetooth off:"), if it has one, and its first ``limit`` steps."""
+    steps = [u for u in own if u.kind == "step" and u.block == block][:limit]
+    return _lead_in(own, steps[0]), steps
+
+
+def _antecedent(own: Sequence[Unit], unit: Unit) -> Unit | None:
+    """The unit before ``unit`` when ``unit`` points back to it ("That includes …")."""
+    return own[unit.position - 1] if _POINTS_BACK.match(unit.text) and unit.position > 0 else None
+
+
 def _lead_in(own: Sequence[Unit], first_item: Unit) -> Unit | None:
     """The sentence that introduces a list ("To turn Bluetooth off:"), if the list has one."""
     if first_item.position == 0:
@@ -314,14 +325,12 @@ class Composer:
             # step lists ("To turn Bluetooth on:" … "To turn Bluetooth off:"), the one whose steps or
             # lead-in match the question best.
             def block_score(number: int) -> float:
-                block = [u for u in own if u.kind == "step" and u.block == number]
-                lead = _lead_in(own, block[0])
+                lead, block = _step_list(own, number, None)
                 best = max(score_of[(u.passage, u.position)] for u in block + ([lead] if lead else []))
                 return best - (OPPOSITE if lead is not None and opposes(query, lead.text) else 0.0)
 
             number = max(dict.fromkeys(u.block for u in steps_here), key=block_score)
-            block = [u for u in own if u.kind == "step" and u.block == number][:MAX_STEPS]
-            lead = _lead_in(own, block[0])
+            lead, block = _step_list(own, number)
             chosen = ([lead] if lead is not None else []) + block if len(block) > 1 or lead is not None else [first]
         elif first.kind == "item" and not facts_asked and 1 < _lines(own, first.block) <= MAX_REASONS:
             items = [u for u in own if u.block == first.block]
@@ -356,8 +365,7 @@ class Composer:
             # A step that joined the best unit ("Click Keyboard in the sidebar to open the panel.")
             # means nothing out of its list: the list comes whole, with its lead-in.
             for number in dict.fromkeys(u.block for u in chosen if u.kind == "step" and u is not first):
-                block = [u for u in own if u.kind == "step" and u.block == number][:MAX_STEPS]
-                lead = _lead_in(own, block[0])
+                lead, block = _step_list(own, number)
                 chosen += [u for u in ([lead] if lead else []) + block if u not in chosen]
         chosen = self._complete(chosen, units, q_tokens, whole_lists=not facts_asked)
         chosen.sort(key=lambda u: u.position)
@@ -393,10 +401,8 @@ class Composer:
     @staticmethod
     def _with_antecedent(unit: Unit, units: Sequence[Unit]) -> list[Unit]:
         """``unit``, after the sentence it points back to when it starts "That …", "These …"."""
-        own = [u for u in units if u.passage == unit.passage]
-        if _POINTS_BACK.match(unit.text) and unit.position > 0:
-            return [own[unit.position - 1], unit]
-        return [unit]
+        before = _antecedent([u for u in units if u.passage == unit.passage], unit)
+        return [before, unit] if before is not None else [unit]
 
     def _repeats(self, unit: Unit, chosen: Sequence[Unit]) -> bool:
         """Whether ``unit`` says again what a chosen unit says in other words ("Shift+Print: Take a
@@ -434,10 +440,9 @@ class Composer:
                 break
             chosen = [*chosen, following]
             last = following
-        if _POINTS_BACK.match(first.text) and first.position > 0:
-            before = own[first.position - 1]
-            if before not in chosen:
-                chosen = [before, *chosen]
+        before = _antecedent(own, first)
+        if before is not None and before not in chosen:
+            chosen = [before, *chosen]
         for lead in [u for u in chosen if u.text.rstrip().endswith((":", "："))]:
             following = [u for u in own if u.position > lead.position]
             if following and following[0].kind in ("item", "step", "row"):

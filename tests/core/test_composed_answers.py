@@ -17,9 +17,13 @@ from core.retrieval.index import ScoredPassage
 from core.retrieval.passages import Passage
 
 
+def _hit(doc: str, text: str, score: float, title: str, headings: tuple[str, ...] = ()) -> ScoredPassage:
+    passage = Passage(passage_id=f"{doc}#0", doc_id=doc, source=doc, title=title, text=text, headings=headings)
+    return ScoredPassage(passage, score)
+
+
 def _compose(question: str, text: str, title: str = "Help", headings: tuple[str, ...] = ()) -> str:
-    passage = Passage(passage_id="a.md#0", doc_id="a.md", source="a.md", title=title, text=text, headings=headings)
-    return Composer().compose(question, [ScoredPassage(passage, 0.8)]).text
+    return Composer().compose(question, [_hit("a.md", text, 0.8, title, headings)]).text
 
 
 def test_a_full_stop_inside_a_sentence_does_not_end_it():
@@ -349,10 +353,6 @@ def test_a_yes_no_question_is_answered_by_a_statement_not_by_steps():
     # Asked how, the steps are the answer.
     assert "Switch the Automatic Login switch" in _compose("how do i set up automatic login", text,
                                                             "Log in automatically", ("Automatic login",))
-
-
-def _hit(doc: str, text: str, score: float, title: str) -> ScoredPassage:
-    return ScoredPassage(Passage(passage_id=f"{doc}#0", doc_id=doc, source=doc, title=title, text=text, headings=()), score)
 
 
 PAYPAL = "can i pay with paypal at checkout"
