@@ -27,6 +27,7 @@ from core.retrieval.spelling import SpellingCorrector
 from core.retrieval.terms import (
     RARE_ACTION_DOCS,
     SYNONYM_SIMILARITY,
+    WordArticles,
     asked_action,
     asked_object,
     foreign_names,
@@ -66,7 +67,7 @@ class Retriever:
         self.settings = settings
         self.index_dir = Path(index_dir or settings.index_dir)
         self._lock = threading.Lock()
-        self._action_docs: tuple[object, dict[str, int]] | None = None  # (index, verb -> articles)
+        self._word_articles: tuple[SearchIndex, WordArticles] | None = None  # built for this index
         self._index: SearchIndex | None = None
         self._version: str | None = None
         self._reranker = None
@@ -151,24 +152,19 @@ class Retriever:
             found.append(thing)  # "how do i set up fingerprint login": nothing here is about fingerprints
         verb = asked_action(corrected)
         if verb and verb not in found and verb not in EN_STOPWORDS and known_word(verb, vocabulary) \
-                and self._articles_mentioning(verb) <= RARE_ACTION_DOCS and not mentions(verb, evidence) \
+                and len(self.word_articles().articles(verb)) <= RARE_ACTION_DOCS and not mentions(verb, evidence) \
                 and not self._has_synonym(verb, evidence):
             found.append(verb)  # "how do i scan a document": one battery article says "scanning"
         return found + [p for p in other_platforms(query, self.corpus(), evidence) if p not in found]
 
-    def _articles_mentioning(self, word: str) -> int:
-        """In how many articles of the current index ``word`` appears, in any of its forms (cached
-        per index: a scan of every passage, once per verb)."""
+    def word_articles(self) -> WordArticles:
+        """Which articles of the current index use each word (rebuilt with the index)."""
         index = self.index
         with self._lock:
-            cached = self._action_docs
-            if cached is None or cached[0] is not index:
-                cached = self._action_docs = (index, {})
-            counts = cached[1]
-        if word not in counts:
-            counts[word] = len({p.doc_id for p in index.passages
-                                if mentions(word, f"{p.title} {' '.join(p.headings)} {p.text}")})
-        return counts[word]
+            if self._word_articles is None or self._word_articles[0] is not index:
+                texts = ((p.doc_id, f"{p.title} {' '.join(p.headings)} {p.text}") for p in index.passages)
+                self._word_articles = (index, WordArticles(texts))
+            return self._word_articles[1]
 
     def _has_synonym(self, word: str, evidence: str) -> bool:
         """Whether a word of the passage found (``evidence``) means about the same as ``word`` to the
@@ -193,6 +189,7 @@ class Retriever:
         _ = self.index
         self.embedder.embed_queries(["warm up"])
         self.speller()
+        self.word_articles()
         load_word_lists()
         prepare_segmenter()
         _ = self.reranker

@@ -16,7 +16,7 @@ contains is foreign.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from functools import lru_cache
 from itertools import islice
 
@@ -135,10 +135,30 @@ def unknown_action(question: str, vocabulary: Collection[str]) -> list[str]:
 RARE_ACTION_DOCS = 2
 
 
+class WordArticles:
+    """Which articles hold a word in one of its forms ("scanning" for "scan"), as a whole word: built
+    once per index, so each how-to verb is a lookup, not a pass over every passage."""
+
+    def __init__(self, articles: Iterable[tuple[str, str]]) -> None:
+        self._by_word: dict[str, set[str]] = {}
+        for article, text in articles:
+            for word in set(_WORD.findall(text.lower())):
+                self._by_word.setdefault(word, set()).add(article)
+        self._by_form: dict[str, set[str]] = {}  # a form ("scan") -> the articles of the words it may be of
+        for word, where in self._by_word.items():
+            for form in _forms(word):
+                self._by_form.setdefault(form, set()).update(where)
+
+    def articles(self, word: str) -> set[str]:
+        found = set(self._by_form.get(word, ()))
+        for form in _forms(word):
+            found |= self._by_word.get(form, set())
+        return found
+
+
 def mentions(word: str, text: str) -> bool:
     """Whether ``text`` holds ``word`` in one of its forms ("scanning" for "scan"), as a whole word."""
-    words = set(_WORD.findall(text.lower()))
-    return any(form in words for form in _forms(word)) or any(w != word and word in _forms(w) for w in words)
+    return bool(WordArticles([("", text)]).articles(word))
 
 
 # What a how-to question acts on: the first word after its verb, past particles, articles and
