@@ -74,6 +74,15 @@ async def wait_ready(session: Any, url: str, proc: Any, log: Path, *, timeout_s:
     raise RuntimeError(f"{what} not ready after {timeout_s:.0f}s:\n{log.read_text()[-3000:]}")
 
 
+async def scrape(session: Any, url: str) -> list[Any]:
+    """Every sample on a bot's ``/metrics`` (prometheus-client's parsed samples: name, labels, value)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with session.get(url) as response:
+        text = await response.text()
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")

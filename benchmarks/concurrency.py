@@ -47,7 +47,7 @@ from typing import Any
 import aiohttp
 
 from benchmarks.bot_process import bot_env, free_port, sample_index, start_bot, stop_bot
-from benchmarks.common import out_of_scope_questions, percentile, sample_questions, save, wait_ready
+from benchmarks.common import out_of_scope_questions, percentile, sample_questions, save, scrape, wait_ready
 from core.timeline import STAGES
 
 START_TIMEOUT_S = 300.0
@@ -194,19 +194,14 @@ class TelegramPlatform(Platform):
 
 async def _time_sums(session: aiohttp.ClientSession, url: str) -> dict[str, float]:
     """Seconds the bot has spent so far in each pipeline stage, and in answers (``answer``), summed."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    async with session.get(url) as response:
-        text = await response.text()
     sums: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "askdesk_answer_stage_seconds_sum":
-                sums[sample.labels["stage"]] = sample.value
-            elif sample.name == "askdesk_answer_seconds_sum":
-                sums["answer"] = sample.value
-            elif sample.name == "askdesk_generation_seconds_total":  # the scheduler's share of generation
-                sums[f"{sample.labels['phase']}_read" if sample.labels["phase"] == "prompt" else "decoding"] = sample.value
+    for sample in await scrape(session, url):
+        if sample.name == "askdesk_answer_stage_seconds_sum":
+            sums[sample.labels["stage"]] = sample.value
+        elif sample.name == "askdesk_answer_seconds_sum":
+            sums["answer"] = sample.value
+        elif sample.name == "askdesk_generation_seconds_total":  # the scheduler's share of generation
+            sums[f"{sample.labels['phase']}_read" if sample.labels["phase"] == "prompt" else "decoding"] = sample.value
     return sums
 
 

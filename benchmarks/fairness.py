@@ -56,7 +56,7 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.common import sample_questions, save, table
+from benchmarks.common import sample_questions, save, scrape, table
 from benchmarks.concurrency import (
     ANSWER_TIMEOUT_S,
     Asked,
@@ -140,11 +140,7 @@ class TelegramFlood(TelegramPlatform, Flooded):
 async def turned_away_unreplied(session: aiohttp.ClientSession, url: str) -> int:
     """Questions the bot turned away without a reply in words (its asker had just been told), from
     ``askdesk_turned_away_total{told="no"}`` on the bot's /metrics."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    async with session.get(url) as response:
-        text = await response.text()
-    return int(sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+    return int(sum(sample.value for sample in await scrape(session, url)
                    if sample.name == "askdesk_turned_away_total" and sample.labels.get("told") == "no"))
 
 
