@@ -419,8 +419,9 @@ class Composer:
         ("We accept the following:") brings the list it introduces; an introduction that only
         echoes the question ("You can enter any Unicode character …") brings what follows it, and
         so does one that goes on in the next sentences ("Then, find the hidden file …", or the
-        instructions after an instruction written as prose); with ``whole_lists`` (nothing specific asked), an item of a short list ("Common reasons:")
-        brings the rest of it, since two reasons of four read as if they were all."""
+        instructions after an instruction written as prose); with ``whole_lists`` (nothing specific
+        asked), an item of a short list ("Common reasons:") brings the rest of it, since two reasons
+        of four read as if they were all."""
         own = [u for u in units if u.passage == chosen[0].passage]
         first, last = min(chosen, key=lambda u: u.position), max(chosen, key=lambda u: u.position)
         last_tokens = set(content_tokens(last.text))
