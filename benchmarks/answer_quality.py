@@ -84,6 +84,9 @@ SETS: dict[str, LabelledSet] = {
     # A fourth, written the same way once the third was opened for study (2026-12-04); not studied.
     "gnome_heldout4": LabelledSet("gnome_heldout4", DATA / "gnome_help_kb" / "articles",
                                   AQ_DATA / "gnome_heldout4_in_scope.csv", AQ_DATA / "gnome_heldout4_out_of_scope.csv"),
+    # A fifth, written the same way once the fourth was opened for study (session 10); not studied.
+    "gnome_heldout5": LabelledSet("gnome_heldout5", DATA / "gnome_help_kb" / "articles",
+                                  AQ_DATA / "gnome_heldout5_in_scope.csv", AQ_DATA / "gnome_heldout5_out_of_scope.csv"),
 }
 
 IN_SCOPE_VERDICTS = ("correct", "wrong_with_citation", "refused_wrongly", "uncited", "error")
