@@ -88,6 +88,13 @@ def cited_text(composition: Composition) -> tuple[str, tuple[Citation, ...]]:
     return ("" if is_cjk(composition.text) else " ").join(pieces), tuple(_citation(p.hit, n) for n, p in enumerate(parts, 1))
 
 
+def article_evidence(hits: list[ScoredPassage]) -> str:
+    """The found article's passages among the hits, against which the question's words are judged
+    foreign or not: all of them, not only the best one ("mute" is in the volume article's section
+    on applications, not in the one that scored best)."""
+    return " ".join(f"{h.passage.title} {h.passage.text}" for h in hits if h.passage.doc_id == hits[0].passage.doc_id) if hits else ""
+
+
 class Assistant:
     """Answers one :class:`IncomingMessage` at a time; safe to share across threads.
 
@@ -366,7 +373,7 @@ class Assistant:
             log.info("refused: best score %.3f below threshold %.3f", confidence, self.settings.threshold)
             return replace(self.refusal(language, confidence), intent=intent)
         with stage("retrieval"):
-            evidence = f"{hits[0].passage.title} {hits[0].passage.text}" if hits else ""
+            evidence = article_evidence(hits)
             foreign = retriever.foreign_names(question, evidence)
         if foreign and confidence < SURE_DESPITE_NAMES:
             log.info("refused: the question names %d thing(s) the knowledge base never mentions", len(foreign))
@@ -383,6 +390,9 @@ class Assistant:
             rejected = answer
             log.info("generated draft rejected before anything was shown (%s); composing from the sources", rejected)
         with stage("composition"):
+            # Typos fixed against the knowledge base's words, as retrieval saw them: "temporarly"
+            # must match the sentence that says "temporarily".
+            query = retriever.correct(query)
             composition = self._follow_pointer(query, self.composer.compose(query, hits), retriever)
         text, citations = cited_text(composition)
         emit(text)

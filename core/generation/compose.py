@@ -96,7 +96,7 @@ _TROUBLE = re.compile(
     r" (?:\w+ )?(?:work|working|show|showing|shows|appear|appearing|respond|responding|connect|connecting|print|load|"
     r"open|start|turn|do anything|there|available|listed|visible)\b"
     r"|\b(?:missing|greyed|grayed|disabled|broken|stuck|keeps|even after|even though|when i only|nothing happens|"
-    r"stopped working|not working|won'?t let me|isn'?t letting)\b", re.I)
+    r"stopped working|not working|won'?t let me|isn'?t letting|(?:does|do|did) nothing|has no effect|makes no difference)\b", re.I)
 _CAUSE = re.compile(
     r"\bmay be\b|\bmight be\b|\bprobably\b|\bfaulty\b|\bdefective\b|\bonly (?:\w+ ){0,4}(?:if|when|after|once)\b|"
     r"\bunless\b|\brequires?\b|\bneeds? to be\b|\bmust (?:be|have)\b|\bnot available\b|\bcaused by\b|\bbecause\b|"
@@ -109,6 +109,9 @@ _TRIES = re.compile(r"^(?:try|check|make sure|ensure|verify|restart|reboot|unplu
 # yes/no question is answered by a statement ("… they will be able to access your account"), not by
 # the steps of the feature it names. ("can i …" is left out: it is as often "how do i …" in disguise.)
 _YES_NO = re.compile(r"^\s*(?:is|are|was|were|does|do|did|will|would|should|has|have)\b", re.I)
+# ... or asked after what happened: "deleted some stuff with rm, is it in the trash somewhere",
+# "if i change the time zone do i have to fix the clock myself"
+_YES_NO_AFTER = re.compile(r"(?:,|\s)\s*(?:is|are|does|do|can|will|should)\s+(?:i|it|they|that|this|these)\b", re.I)
 NOT_AN_ANSWER = 0.5  # an instruction or step, for such a question: only where nothing else is there
 # "do i have to press esc first or can i just type", "quickest way to turn on large text without going
 # into settings": the question asks for another way, which the text offers with "Alternatively, …".
@@ -163,7 +166,13 @@ def is_how_to(question: str) -> bool:
         return True  # "stop laptop from sleeping when i close the lid", "change volume for one app"
     if re.match(r"^\s*how\b", question, re.I):
         return not re.match(r"^\s*how (much|many|long|soon|often|old|far|fast|quickly|big|large)\b", question, re.I)
-    return not _NOT_HOW_TO.match(question) and not _ASKS_WHAT.search(question)
+    return not _NOT_HOW_TO.match(question) and not _ASKS_WHAT.search(question) and not _asks_yes_no_after(question)
+
+
+def _asks_yes_no_after(question: str) -> bool:
+    """A yes/no question after a statement ("deleted some stuff with rm, is it in the trash"); not
+    "where do i …" or "… but how do i cancel it", which ask for a place or a way."""
+    return bool(_YES_NO_AFTER.search(question)) and not _ASKS_WHAT.search(question) and not re.search(r"\bhow\b", question, re.I)
 
 
 def is_trouble(question: str) -> bool:
@@ -290,6 +299,11 @@ class Composer:
         # A passage that holds every word of the question ("Ordering by phone" for "can I place an
         # order by phone") is a candidate even when its meaning scored lower.
         candidates += [h for h in hits if h not in candidates and (h.lexical or 0.0) >= FULL_COVERAGE]
+        # So is a passage of a candidate article that holds more of the question's words than any
+        # candidate ("A powered off computer also uses less energy than one which is suspended.").
+        most_words = max((h.lexical or 0.0) for h in candidates)
+        articles = {h.passage.doc_id for h in candidates}
+        candidates += [h for h in hits if h not in candidates and h.passage.doc_id in articles and (h.lexical or 0.0) > most_words]
         if is_cjk(query):
             # Scored by word coverage alone, one section of the best article can trail another by far
             # ("加急配送" under US shipping vs the EU section that says it has none): the whole article counts.
@@ -423,7 +437,7 @@ class Composer:
         asked), an item of a short list ("Common reasons:") brings the rest of it, since two reasons
         of four read as if they were all."""
         own = [u for u in units if u.passage == chosen[0].passage]
-        first, last = min(chosen, key=lambda u: u.position), max(chosen, key=lambda u: u.position)
+        last = max(chosen, key=lambda u: u.position)
         last_tokens = set(content_tokens(last.text))
         # (An instruction naming what to click is not an echo, however many of the question's words it uses.)
         echoes = bool(last_tokens) and len(last_tokens - q_tokens) / len(last_tokens) < RESTATES + 0.2 \
@@ -441,9 +455,13 @@ class Composer:
                 break
             chosen = [*chosen, following]
             last = following
-        before = _antecedent(own, first)
-        if before is not None and before not in chosen:
-            chosen = [before, *chosen]
+        # Any chosen unit, and so on back ("It is sometimes called the system key." after "This key …"
+        # after "… the Super key …").
+        for _ in range(MAX_UNITS):
+            missing = [b for u in chosen if (b := _antecedent(own, u)) is not None and b not in chosen]
+            if not missing:
+                break
+            chosen = [*dict.fromkeys([*missing, *chosen])]
         for lead in [u for u in chosen if u.text.rstrip().endswith((":", "："))]:
             following = [u for u in own if u.position > lead.position]
             if following and following[0].kind in ("item", "step", "row"):
@@ -478,7 +496,7 @@ class Composer:
         how_to = is_how_to(query) and not asks & FACT_KINDS
         cjk = is_cjk(query)
         trouble = is_trouble(query)
-        yes_no = bool(_YES_NO.match(query)) and not how_to and not trouble
+        yes_no = bool(_YES_NO.match(query) or _asks_yes_no_after(query)) and not how_to and not trouble
         another_way = bool(_ANOTHER_WAY.search(query))
         doc_best: dict[str, float] = {}
         for hit in hits:

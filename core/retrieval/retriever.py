@@ -26,6 +26,7 @@ from core.retrieval.lexical import EN_STOPWORDS, prepare_segmenter
 from core.retrieval.spelling import SpellingCorrector
 from core.retrieval.terms import (
     RARE_ACTION_DOCS,
+    SHORTHAND,
     SYNONYM_SIMILARITY,
     WordArticles,
     asked_action,
@@ -126,8 +127,13 @@ class Retriever:
         with self._lock:
             if self._speller is None or self._speller[0] is not index:
                 texts = [f"{p.title} {' '.join(p.headings)} {p.text}" for p in index.passages]
-                self._speller = (index, SpellingCorrector.from_texts(texts, self.embedder.knows_word))
+                self._speller = (index, SpellingCorrector.from_texts(texts, self._known_word))
             return self._speller[1]
+
+    def _known_word(self, word: str) -> bool:
+        """A word the speller leaves alone: one the embedder knows whole, or shorthand ("wont" is
+        "won't", not a typo of "want")."""
+        return word in SHORTHAND or self.embedder.knows_word(word)
 
     def correct(self, query: str) -> str:
         """The query with typos fixed against the knowledge base's words (Latin script only)."""

@@ -55,6 +55,7 @@ def load_word_lists() -> None:
     from wordfreq import zipf_frequency
 
     _dictionary()
+    _common_long_words()
     zipf_frequency("warm", "en")
 
 
@@ -79,7 +80,28 @@ def is_common_word(word: str) -> bool:
     from wordfreq import zipf_frequency
 
     forms = _forms(word)
-    return bool(forms & _dictionary()) or zipf_frequency(word, "en") >= COMMON_ZIPF
+    return bool(forms & _dictionary()) or zipf_frequency(word, "en") >= COMMON_ZIPF or is_misspelt_common(word)
+
+
+MISSPELT_MIN_LENGTH = 7  # shorter words are one letter away from too many others ("unpair", "repair")
+
+
+@lru_cache(maxsize=1)
+def _common_long_words() -> tuple[str, ...]:
+    from wordfreq import top_n_list
+
+    return tuple(w for w in top_n_list("en", 50_000) if len(w) >= MISSPELT_MIN_LENGTH - 1 and w.isalpha())
+
+
+def is_misspelt_common(word: str) -> bool:
+    """Whether a long word is one typo away from a common English word ("definitly"): the speller
+    only knows the knowledge base's words, and a misspelt everyday word names nothing foreign."""
+    if len(word) < MISSPELT_MIN_LENGTH:
+        return False
+    from rapidfuzz import process
+    from rapidfuzz.distance import DamerauLevenshtein
+
+    return process.extractOne(word, _common_long_words(), scorer=DamerauLevenshtein.distance, score_cutoff=1) is not None
 
 
 def foreign_names(question: str, vocabulary: Collection[str], stopwords: Collection[str] = ()) -> list[str]:
@@ -118,10 +140,16 @@ _ASKED_ACTION = re.compile(
     r"\s+(?:quickly |easily |still |also )?([a-z]{3,})\b", re.I)
 
 
+# "how can i tell if my mouse is broken": telling, knowing, seeing whether, is finding out, not an action.
+_FINDS_OUT = re.compile(r"(?:tell|know|see|find out|check)\s+(?:if|whether|what|which|when|who|how)\b", re.I)
+
+
 def asked_action(question: str) -> str | None:
     """The verb of a how-to question ("scan" in "how do i scan a document"), or None."""
     match = _ASKED_ACTION.match(question)
-    return match.group(1).lower() if match else None
+    if match is None or _FINDS_OUT.match(question, match.start(1)):
+        return None
+    return match.group(1).lower()
 
 
 def unknown_action(question: str, vocabulary: Collection[str]) -> list[str]:
