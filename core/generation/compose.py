@@ -94,7 +94,8 @@ _PURPOSED = re.compile(rf"^{_PURPOSE}(?:then\s+)?(?:{_IMPERATIVE})\b", re.I)
 _TROUBLE = re.compile(
     r"\b(?:doesn'?t|dont|does not|do not|won'?t|wont|can'?t|cant|cannot|isn'?t|isnt|aren'?t|arent|not|never|no longer)"
     r" (?:\w+ )?(?:work|working|show|showing|shows|appear|appearing|respond|responding|connect|connecting|print|load|"
-    r"open|start|turn|do anything|there|available|listed|visible)\b"
+    r"open|start|turn|do anything|there|available|listed|visible|wake|resume|boot|charge|charging|pair|pairing|"
+    r"sync|save|play|playing|detect|recogni[sz]e|stay|stop|unlock|change|update)\b"
     r"|\b(?:missing|greyed|grayed|disabled|broken|stuck|keeps|even after|even though|when i only|nothing happens|"
     r"stopped working|not working|won'?t let me|isn'?t letting|(?:does|do|did) nothing|has no effect|makes no difference)\b", re.I)
 _CAUSE = re.compile(

@@ -52,9 +52,19 @@ class SpellingCorrector:
         matches = process.extract(lower, self._choices, scorer=DamerauLevenshtein.distance, score_cutoff=limit, limit=8)
         if not matches:
             return word
-        best = min(matches, key=lambda m: (m[1], -self.vocabulary[m[0]]))
+        # Of equally close words, the one that ends the way the typed word does: endings are typed
+        # right far more often than middles ("temporarly" is "temporarily", not "temporary").
+        best = min(matches, key=lambda m: (m[1], -_shared_ending(lower, m[0]), -self.vocabulary[m[0]]))
         return best[0]
 
     def correct(self, text: str) -> str:
         """The text with misspelt words replaced; everything else (case, punctuation) kept."""
         return _WORD.sub(lambda m: self.correct_word(m.group(0)), text)
+
+
+def _shared_ending(a: str, b: str) -> int:
+    """How many final letters two words share."""
+    n = 0
+    while n < min(len(a), len(b)) and a[-1 - n] == b[-1 - n]:
+        n += 1
+    return n

@@ -518,8 +518,10 @@ def test_a_passage_of_the_found_article_with_more_of_the_question_is_considered(
 @pytest.mark.parametrize("question", [
     "the suspend when lid is closed switch in tweaks does nothing for me",
     "changing the setting has no effect",
+    "laptop wont wake up after i open the lid",  # answered with why it sleeps, not what to press
+    "my headset doesnt pair anymore",
 ])
-def test_a_setting_that_does_nothing_is_a_problem_report(question):
+def test_settings_that_do_nothing_and_devices_that_wont_wake_are_problem_reports(question):
     from core.generation.compose import is_trouble
 
     assert is_trouble(question)
@@ -577,3 +579,16 @@ def test_the_composer_sees_the_question_with_its_typos_fixed(composing, monkeypa
     answer = _ask(composing, "how do i reset my pasword")
     assert not answer.refused
     assert seen and "password" in seen[0] and "pasword" not in seen[0]
+
+
+def test_of_equally_close_words_the_typo_keeps_its_ending():
+    """"temporarly" is one letter from "temporary" (frequent: temporary files) and from "temporarily";
+    the typed ending says which ("can i turn night light off temporarly")."""
+    from collections import Counter
+
+    from core.retrieval.spelling import SpellingCorrector
+
+    speller = SpellingCorrector(Counter({"temporary": 40, "temporarily": 1, "password": 5}))
+    assert speller.correct("turn night light off temporarly") == "turn night light off temporarily"
+    assert speller.correct("temprary files") == "temporary files"
+    assert speller.correct("forgot my pasword") == "forgot my password"
