@@ -26,6 +26,7 @@ from core.retrieval.lexical import EN_STOPWORDS, prepare_segmenter
 from core.retrieval.spelling import SpellingCorrector
 from core.retrieval.terms import (
     RARE_ACTION_DOCS,
+    RARE_SHARE,
     SHORTHAND,
     SYNONYM_SIMILARITY,
     WordArticles,
@@ -33,6 +34,7 @@ from core.retrieval.terms import (
     asked_object,
     foreign_names,
     foreign_names_zh,
+    how_to_words,
     known_word,
     load_word_lists,
     mentions,
@@ -156,12 +158,24 @@ class Retriever:
         if thing and thing not in found and thing not in EN_STOPWORDS and not known_word(thing, vocabulary) \
                 and not self._has_synonym(thing, evidence):
             found.append(thing)  # "how do i set up fingerprint login": nothing here is about fingerprints
+        # "how do i scan a document": one battery article says "scanning"; "how do i change the mouse
+        # scroll speed": one says "scroll down the list". A word of a how-to question that few articles
+        # use and the found one does not (nor a synonym of it) is what that article does not do.
         verb = asked_action(corrected)
-        if verb and verb not in found and verb not in EN_STOPWORDS and known_word(verb, vocabulary) \
-                and len(self.word_articles().articles(verb)) <= RARE_ACTION_DOCS and not mentions(verb, evidence) \
-                and not self._has_synonym(verb, evidence):
-            found.append(verb)  # "how do i scan a document": one battery article says "scanning"
+        for word in dict.fromkeys(how_to_words(corrected)):
+            articles = self.word_articles().articles(word)
+            # The verb counts where the knowledge base has a longer word it begins ("scanner"); other
+            # words only in one of their forms ("promo" only begins "Promotions": a short form, not a topic).
+            # Rare needs many articles to be rare among (a tenth of them at most), but for the verb.
+            used = known_word(word, vocabulary) if word == verb else bool(articles)
+            rare = len(articles) <= RARE_ACTION_DOCS and (word == verb or len(articles) <= RARE_SHARE * self.article_count())
+            if used and rare and word not in found and word not in EN_STOPWORDS \
+                    and not mentions(word, evidence) and not self._has_synonym(word, evidence):
+                found.append(word)
         return found + [p for p in other_platforms(query, self.corpus(), evidence) if p not in found]
+
+    def article_count(self) -> int:
+        return len(self.word_articles())
 
     def word_articles(self) -> WordArticles:
         """Which articles of the current index use each word (rebuilt with the index)."""

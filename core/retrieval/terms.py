@@ -152,6 +152,15 @@ def asked_action(question: str) -> str | None:
     return match.group(1).lower()
 
 
+def how_to_words(question: str) -> list[str]:
+    """The words of a how-to question from its verb on ("scan", "document", "printer" in "how do i
+    scan a document with my printer"), shorthand left out; none for another kind of question."""
+    match = _ASKED_ACTION.match(question)
+    if match is None or asked_action(question) is None:
+        return []
+    return [w for w in _WORD.findall(question[match.start(1):].lower()) if len(w) >= 3 and w not in SHORTHAND]
+
+
 def unknown_action(question: str, vocabulary: Collection[str]) -> list[str]:
     """The verb of a how-to question (already typo-corrected) where the knowledge base never uses it."""
     verb = asked_action(question)
@@ -161,6 +170,7 @@ def unknown_action(question: str, vocabulary: Collection[str]) -> list[str]:
 # A verb the knowledge base uses in this many articles at most is one it barely documents: asked for
 # ("how do i scan a document") and absent from the article found, it is not what that article does.
 RARE_ACTION_DOCS = 2
+RARE_SHARE = 0.1  # ... and, for the other words of a how-to question, a tenth of the articles at most
 
 
 class WordArticles:
@@ -172,10 +182,15 @@ class WordArticles:
         for article, text in articles:
             for word in set(_WORD.findall(text.lower())):
                 self._by_word.setdefault(word, set()).add(article)
+        self._count = len({a for where in self._by_word.values() for a in where})
         self._by_form: dict[str, set[str]] = {}  # a form ("scan") -> the articles of the words it may be of
         for word, where in self._by_word.items():
             for form in _forms(word):
                 self._by_form.setdefault(form, set()).update(where)
+
+    def __len__(self) -> int:
+        """How many articles there are."""
+        return self._count
 
     def articles(self, word: str) -> set[str]:
         found = set(self._by_form.get(word, ()))

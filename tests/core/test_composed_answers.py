@@ -592,3 +592,37 @@ def test_of_equally_close_words_the_typo_keeps_its_ending():
     assert speller.correct("turn night light off temporarly") == "turn night light off temporarily"
     assert speller.correct("temprary files") == "temporary files"
     assert speller.correct("forgot my pasword") == "forgot my password"
+
+
+def test_any_word_of_a_how_to_question_that_few_articles_use_and_the_found_one_lacks_is_foreign(tmp_path):
+    """"how do i change the mouse scroll speed" was answered from the double-click article: one
+    network article says "scroll down the list", the mouse article never does. Not the verb only:
+    every word of the how-to question counts, except a short form the knowledge base never uses
+    as a word ("promo" only begins "Promotions")."""
+    from core.retrieval.build import build_index
+    from core.retrieval.retriever import Retriever
+    from core.retrieval.terms import how_to_words
+    from tests.conftest import make_settings
+
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "mouse.md").write_text("# Adjust the double-click speed\n\nOpen Mouse & Touchpad in Settings and move the "
+                                 "Double-Click Delay slider to change the speed of the mouse double-click.\n", encoding="utf-8")
+    (kb / "wifi.md").write_text("# Connect to a wireless network\n\nClick the name of the network. If it is not shown, "
+                                "scroll down the list.\n", encoding="utf-8")
+    (kb / "mail.md").write_text("# Marketing email\n\nUnsubscribe from marketing email at any time. Check your Promotions "
+                                "folder for our newsletter.\n", encoding="utf-8")
+    for n in range(20):  # a word is rare among many articles only
+        (kb / f"topic-{n}.md").write_text(f"# Topic {n}\n\nOpen Settings to change topic {n}.\n", encoding="utf-8")
+    settings = make_settings(kb_dir=kb, index_dir=tmp_path / "index")
+    build_index(settings)
+    retriever = Retriever(settings)
+    evidence = ("Adjust the double-click speed Open Mouse & Touchpad in Settings and move the Double-Click Delay slider "
+                "to change the speed of the mouse double-click.")
+    assert how_to_words("how do i change the mouse scroll speed") == ["change", "the", "mouse", "scroll", "speed"]
+    assert how_to_words("my mouse scroll is slow") == []  # not a how-to question
+    assert retriever.foreign_names("how do i change the mouse scroll speed", evidence) == ["scroll"]
+    assert retriever.foreign_names("how do i change the mouse double-click speed", evidence) == []
+    assert retriever.foreign_names("how do i unsubscribe from promo emails",
+                                    "Marketing email Unsubscribe from marketing email at any time.") == []
+    assert retriever.article_count() == 23
