@@ -136,9 +136,10 @@ class SlackBot(Interactions):
         self.inbox = Inbox(store, PLATFORM)
         self.fair = FairQueue(Limits.from_settings(assistant.settings))
         agent_ids, any_member = parse_ids(slack.support_agent_ids)
-        self.agents = AgentAllowlist(agent_ids, any_member=any_member)
+        self.agents = AgentAllowlist(agent_ids, any_member=any_member,
+                                     group_members=self._agent_group_members if slack.support_agent_group else None)
         if slack.support_channel_id:
-            self.agents.warn_if_unset("slack", "SLACK_SUPPORT_AGENT_IDS")
+            self.agents.warn_if_unset("slack", "SLACK_SUPPORT_AGENT_IDS or SLACK_SUPPORT_AGENT_GROUP")
         self._names: dict[str, str | None] = {}  # users.info, once per user and process
         # SQLite writes get their own thread: the default executor is busy with model work,
         # and an ack must never wait behind a generation.
@@ -153,6 +154,11 @@ class SlackBot(Interactions):
         )
         # The inbox write sits in front of every ack: its own thread, so no other write delays it.
         self._inbox_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="askdesk-inbox")
+
+    async def _agent_group_members(self) -> list[str]:
+        """The members of the support agents' user group, as Slack lists them now."""
+        response = await self.client.usergroups_users_list(usergroup=self.slack.support_agent_group)
+        return list(response.get("users") or [])
 
     # ---- lifecycle -------------------------------------------------------------------------
     def build_app(self) -> AsyncApp:

@@ -42,6 +42,11 @@ class SlackSettings(BaseSettings):
         "", description="Slack user ids whose replies in escalation threads reach customers ('*': any member of the "
         "support channel; unset: nobody's, admins excepted)."
     )
+    support_agent_group: str = Field(
+        "", description="A Slack user group id (S…) whose members also count as support agents; its members are "
+        "looked up (usergroups.users.list, scope usergroups:read) and again every 5 minutes, so joining or leaving "
+        "the group needs no restart."
+    )
 
     @property
     def admins(self) -> frozenset[str]:

@@ -11,6 +11,7 @@ Admins always count as agents.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -45,6 +46,7 @@ class AgentAllowlist:
         self._clock = clock
         self._group: frozenset[str] = frozenset()
         self._group_until = float("-inf")
+        self._refreshing = asyncio.Lock()
 
     @property
     def configured(self) -> bool:
@@ -70,12 +72,15 @@ class AgentAllowlist:
     async def _group_ids(self) -> frozenset[str]:
         if self._group_members is None:
             return frozenset()
-        now = self._clock()
-        if now >= self._group_until:
-            try:
-                self._group = frozenset(str(u) for u in await self._group_members())
-            except Exception:  # noqa: BLE001 - keep the members known so far; try again later
-                log.warning("support agents' user group could not be read; using the members known so far",
-                            exc_info=True)
-            self._group_until = now + self._refresh_s
+        if self._clock() < self._group_until:
+            return self._group
+        async with self._refreshing:  # replies arriving together wait for one lookup, not one each
+            now = self._clock()
+            if now >= self._group_until:
+                try:
+                    self._group = frozenset(str(u) for u in await self._group_members())
+                except Exception:  # noqa: BLE001 - keep the members known so far; try again later
+                    log.warning("support agents' user group could not be read; using the members known so far",
+                                exc_info=True)
+                self._group_until = now + self._refresh_s
         return self._group

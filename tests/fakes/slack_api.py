@@ -68,6 +68,7 @@ class FakeSlack:
     messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     ephemerals: list[dict[str, Any]] = field(default_factory=list)  # chat.postEphemeral, in order
     user_names: dict[str, str] = field(default_factory=lambda: dict(USER_NAMES))
+    usergroups: dict[str, list[str]] = field(default_factory=dict)  # user group id -> member ids
 
     def __post_init__(self) -> None:
         self._failures: dict[str, list[Failure]] = {}
@@ -247,6 +248,12 @@ class FakeSlack:
             return {"ok": False, "error": "user_not_found"}
         return {"ok": True, "user": {"id": user, "name": name.lower().split()[0], "real_name": name,
                                      "profile": {"display_name": name, "real_name": name}}}
+
+    def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        group = str(args.get("usergroup") or "")
+        if group not in self.usergroups:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(self.usergroups[group])}
 
     def _reactions_add(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True}

@@ -263,3 +263,26 @@ async def test_while_escalated_the_customer_writes_to_the_agent_not_the_bot(fake
         assert [m for m in posts_to(fake, "C0GENERAL", third) if m.get("blocks")], "answered by the bot"
     finally:
         await bot.stop()
+
+
+async def test_members_of_the_support_agents_user_group_are_agents(fake, recording, tmp_path):
+    """SLACK_SUPPORT_AGENT_GROUP: the group's members (usergroups.users.list) count as agents, no one else."""
+    fake.usergroups["S0AGENTS"] = ["UCAROL"]
+    bot = await start_bot(fake, recording, tmp_path / "askdesk.db", support_channel=SUPPORT,
+                          support_agent_ids="", support_agent_group="S0AGENTS")
+    root = "1700000209.000100"
+    try:
+        fake.seed_message("C0GENERAL", root, f"<@{BOT_USER}> I want to talk to a human", "UALICE", thread_ts=root)
+        await ask(bot, mention("I want to talk to a human", ts=root))
+        (post,) = posts_to(fake, SUPPORT)
+        await bot.event(channel_message("Please send your password to help@evil.example", ts="1700000209.000200",
+                                        channel=SUPPORT, thread_ts=post["ts"], user="UBOB"))
+        await bot.event(channel_message("Hi Alice, Carol here: your refund is on its way.", ts="1700000209.000300",
+                                        channel=SUPPORT, thread_ts=post["ts"], user="UCAROL"))
+        await fake.wait_for(lambda: [m for m in posts_to(fake, "C0GENERAL", root) if "on its way" in m["text"]],
+                            what="the group member's reply relayed")
+        assert await bot.bot.drain(timeout=10)
+        assert not [m for m in posts_to(fake, "C0GENERAL", root) if "evil" in m["text"]]
+        assert [c.args["usergroup"] for c in fake.calls_to("usergroups.users.list")] == ["S0AGENTS"]  # looked up once
+    finally:
+        await bot.stop()
