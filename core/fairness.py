@@ -83,6 +83,7 @@ class FairQueue:
         self._told: dict[str, float] = {}  # when each user was last told "please ask again"
         self._active: dict[str, int] = {}
         self._waiting: dict[str, deque[asyncio.Future[None]]] = {}
+        self._held: dict[str, int] = {}  # admitted, not yet asking for a slot (see ticket())
         self._running = 0
         self._rates: dict[str, AsyncLimiter] = {}
         self._served: dict[str, int] = {}  # when each user last got a slot (a counter, not a clock)
@@ -94,16 +95,42 @@ class FairQueue:
 
     @property
     def waiting(self) -> int:
-        return sum(len(queue) for queue in self._waiting.values())
+        return sum(len(queue) for queue in self._waiting.values()) + sum(self._held.values())
 
     def waiting_for(self, user: str) -> int:
-        return len(self._waiting.get(user, ()))
+        return len(self._waiting.get(user, ())) + self._held.get(user, 0)
 
     @asynccontextmanager
     async def turn(self, user: str) -> AsyncIterator[None]:
         """Wait for this user's turn and hold a slot while answering; raises :class:`Busy` at once
         when the question cannot even be queued."""
+        async with self.ticket(user) as ticket:
+            async with ticket.turn():
+                yield
+
+    @asynccontextmanager
+    async def ticket(self, user: str) -> AsyncIterator["Ticket"]:
+        """Admit a question now, before it waits behind something else (its chat's answer in
+        progress), so that wait counts against the user's and the queue's limits; its turn comes
+        with :meth:`Ticket.turn`. Raises :class:`Busy` at once when it cannot be queued."""
         await self._admit(user)
+        self._held[user] = self._held.get(user, 0) + 1
+        ticket = Ticket(self, user)
+        try:
+            yield ticket
+        finally:
+            if not ticket.used:
+                self._unhold(user)
+
+    def _unhold(self, user: str) -> None:
+        left = self._held.get(user, 1) - 1
+        if left:
+            self._held[user] = left
+        else:
+            self._held.pop(user, None)
+
+    @asynccontextmanager
+    async def _slot(self, user: str) -> AsyncIterator[None]:
         future = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(user, deque()).append(future)
         self._dispatch()
@@ -185,3 +212,22 @@ class FairQueue:
             queue.remove(future)
             if not queue:
                 del self._waiting[user]
+
+
+class Ticket:
+    """A question admitted to a :class:`FairQueue` that asks for its slot later, once."""
+
+    def __init__(self, queue: FairQueue, user: str) -> None:
+        self._queue = queue
+        self._user = user
+        self.used = False
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Wait for the slot (round robin) and hold it while answering."""
+        if self.used:
+            raise RuntimeError("a ticket's turn is taken once")
+        self.used = True
+        self._queue._unhold(self._user)
+        async with self._queue._slot(self._user):
+            yield

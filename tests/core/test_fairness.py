@@ -173,3 +173,21 @@ def test_turned_away_questions_are_counted_on_metrics():
 
     asyncio.run(main())
     assert (count("yes") - before[0], count("no") - before[1]) == (1.0, 2.0)
+
+
+def test_a_ticket_counts_as_waiting_until_its_turn_and_frees_its_place_if_never_used():
+    async def main() -> None:
+        queue = FairQueue(Limits(slots=1, per_user_active=1, per_user_waiting=1, per_user_per_minute=1000))
+        async with queue.ticket("u") as first, queue.ticket("u"):
+            assert queue.waiting_for("u") == 2 and queue.waiting == 2
+            with pytest.raises(Busy):  # two admitted already: the limit holds before any turn is asked for
+                async with queue.ticket("u"):
+                    pass
+            async with first.turn():
+                assert queue.running == 1 and queue.waiting_for("u") == 1
+            with pytest.raises(RuntimeError):
+                async with first.turn():
+                    pass
+        assert queue.waiting == 0 and queue.running == 0  # the unused ticket gave its place back
+
+    asyncio.run(main())

@@ -103,31 +103,35 @@ async def answer(adapter: TelegramAdapter, message: Message, question: str, bot:
     if earlier is not None:
         reply.continue_in(earlier)
     reply.on_first_sent = remember_reply
-    async with adapter.chat_locks[chat_id]:
-        async with typing(bot, chat_id, options.typing_interval, topic(message)):
-            try:
-                async with adapter.fair.turn(str(message.from_user.id if message.from_user else chat_id)):
-                    result = await reply.stream(adapter.assistant.stream(incoming))
-                if result.handoff:  # the user asked for a person: no answer, an escalation
-                    text = await adapter.workflow.escalate(incoming, result.language, turn_id=result.turn_id,
-                                                           question=question, where=message.chat.title,
-                                                           scope=result.scope)
-                    await reply.finish([plain(text)])
-                else:
-                    await reply.finish(render_answer(result, result.language), answer_keyboard(result))
-            except Busy as busy:
-                log.info("question in chat %s not queued (%s)", chat_id, busy)
-                if busy.tell:  # told a moment ago: no reply under it says it was not answered
-                    await reply.fail(phrase(busy.reason, detect_language(question)))
-                return
-            except InvalidMessageError as exc:
-                await reply.fail(str(exc))
-                return
-            except Exception:  # noqa: BLE001 - the user gets an apology, the log the details
-                log.exception("answering update in chat %s failed", chat_id)
-                await reply.fail(phrase("error", detect_language(question)))
-                return
-            # The cited passages' pictures follow the answer, still in the chat's turn (never raises).
-            await send_images(bot, chat_id, answer_images(result), topic(message))
+    user = str(message.from_user.id if message.from_user else chat_id)
+    try:
+        # Admitted before waiting behind the chat's answer in progress: that wait counts against the
+        # user's limits, or one person's private chat would queue without bound.
+        async with adapter.fair.ticket(user) as ticket, adapter.chat_locks[chat_id]:
+            async with typing(bot, chat_id, options.typing_interval, topic(message)):
+                try:
+                    async with ticket.turn():
+                        result = await reply.stream(adapter.assistant.stream(incoming))
+                    if result.handoff:  # the user asked for a person: no answer, an escalation
+                        text = await adapter.workflow.escalate(incoming, result.language, turn_id=result.turn_id,
+                                                               question=question, where=message.chat.title,
+                                                               scope=result.scope)
+                        await reply.finish([plain(text)])
+                    else:
+                        await reply.finish(render_answer(result, result.language), answer_keyboard(result))
+                except InvalidMessageError as exc:
+                    await reply.fail(str(exc))
+                    return
+                except Exception:  # noqa: BLE001 - the user gets an apology, the log the details
+                    log.exception("answering update in chat %s failed", chat_id)
+                    await reply.fail(phrase("error", detect_language(question)))
+                    return
+                # The cited passages' pictures follow the answer, still in the chat's turn (never raises).
+                await send_images(bot, chat_id, answer_images(result), topic(message))
+    except Busy as busy:
+        log.info("question in chat %s not queued (%s)", chat_id, busy)
+        if busy.tell:  # told a moment ago: no reply under it says it was not answered
+            await reply.fail(phrase(busy.reason, detect_language(question)))
+        return
     log.info("answered in chat %s (mode=%s, %d sources, %d related, handoff=%s, %.2fs)", chat_id, result.mode,
              len(result.citations), len(result.related), result.handoff, result.latency_s)
