@@ -43,7 +43,7 @@ OPPOSITE = 0.3  # "To turn Bluetooth on:" for "how do I turn Bluetooth off"
 
 _KEY = re.compile(r"\b(Super|Ctrl|Alt|AltGr|Shift|Print|Esc|Tab|Enter|F\d{1,2})\b\s*\+|\+\s*(Super|Ctrl|Alt|Shift|Tab|Space|Print)\b")
 _GOES_ON = re.compile(r"^(then|next|after that|afterwards|finally)\b", re.I)
-_POINTS_BACK = re.compile(r"^(that|this|these|those|it|they|such|both)\b|^(这|那|它|其)", re.I)
+_POINTS_BACK = re.compile(r"^(that|this|these|those|it|they|such|both|if not|if so|otherwise|in that case)\b|^(这|那|它|其)", re.I)
 _PRICE = re.compile(r"[$€£¥]\s?\d|\d\s?(?:usd|eur|dollars?|元|美元)", re.I)
 _TIME = re.compile(r"\b\d{1,2}(?::\d{2})?\s?(?:am|pm)\b|\b\d{1,2}:\d{2}\b|monday|friday|weekend|business day|点|周一|周五", re.I)
 

@@ -626,3 +626,12 @@ def test_any_word_of_a_how_to_question_that_few_articles_use_and_the_found_one_l
     assert retriever.foreign_names("how do i unsubscribe from promo emails",
                                     "Marketing email Unsubscribe from marketing email at any time.") == []
     assert retriever.article_count() == 23
+
+
+def test_a_lead_in_that_only_says_if_not_brings_the_condition_it_answers():
+    """"If not:" over the steps of the Sound panel means nothing without the sentence before it."""
+    text = ("Some applications have volume controls in their main windows. If your application has its volume "
+            "control, use that to change the volume. If not:\n\n1. Open Sound in Settings.\n"
+            "2. Under Volume Levels, use the volume slider for each application to set its volume.")
+    answer = _compose("how do i change the volume of one application", text, "Change the sound volume")
+    assert "If your application has its volume control, use that to change the volume. If not:" in answer, answer
