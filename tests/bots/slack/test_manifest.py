@@ -16,6 +16,7 @@ def test_manifest_scopes_events_and_command():
     assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == sorted([
         "app_mentions:read", "chat:write", "im:history", "im:read", "reactions:write",
         "channels:history", "groups:history", "commands", "users:read",
+        "usergroups:read",  # SLACK_SUPPORT_AGENT_GROUP: the members of the support agents' group
     ])
     assert manifest["settings"]["event_subscriptions"]["bot_events"] == [
         "app_mention", "message.im", "message.channels", "message.groups",
