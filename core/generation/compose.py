@@ -330,7 +330,8 @@ class Composer:
         # A sentence that already instructs ("To connect the user to a network domain, click Enterprise
         # Login.") or explains a reported problem is the answer; the section's steps are not.
         answers_alone = first.kind == "sentence" and not first.text.rstrip().endswith((":", "：")) and (
-            bool(_PURPOSED.match(first.text)) or (is_trouble(query) and bool(_CAUSE.search(first.text))))
+            bool(_PURPOSED.match(first.text)) or (is_trouble(query) and bool(_CAUSE.search(first.text)))
+            or (bool(_ANOTHER_WAY.search(query)) and bool(_ALTERNATIVE.match(first.text))))
         # A problem report is answered by the steps only when they are what scored best: the steps
         # of the feature that misbehaves ("To turn Bluetooth on: …") are not why it misbehaves.
         trouble_sentence = is_trouble(query) and first.kind == "sentence"

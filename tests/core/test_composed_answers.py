@@ -635,3 +635,14 @@ def test_a_lead_in_that_only_says_if_not_brings_the_condition_it_answers():
             "2. Under Volume Levels, use the volume slider for each application to set its volume.")
     answer = _compose("how do i change the volume of one application", text, "Change the sound volume")
     assert "If your application has its volume control, use that to change the volume. If not:" in answer, answer
+
+
+def test_the_other_way_asked_for_is_not_replaced_by_the_steps_of_the_usual_way():
+    """"quickest way to turn on large text without going into settings" got the Settings steps; the
+    "Alternatively, … accessibility icon on the top bar" sentence is what was asked for."""
+    text = ("Use larger fonts to make text easier to read.\n\n"
+            "1. Open Accessibility in Settings.\n2. In the Seeing section, switch the Large Text switch to on.\n\n"
+            "Alternatively, you can quickly change the text size by clicking the accessibility icon on the top "
+            "bar and selecting Large Text.")
+    answer = _compose("quickest way to turn on large text without going into settings", text, "Change text size")
+    assert "accessibility icon on the top bar" in answer, answer
