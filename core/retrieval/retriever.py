@@ -37,7 +37,6 @@ from core.retrieval.terms import (
     how_to_words,
     known_word,
     load_word_lists,
-    mentions,
     other_companies,
     other_platforms,
     unknown_action,
@@ -162,20 +161,20 @@ class Retriever:
         # scroll speed": one says "scroll down the list". A word of a how-to question that few articles
         # use and the found one does not (nor a synonym of it) is what that article does not do.
         verb = asked_action(corrected)
-        for word in dict.fromkeys(how_to_words(corrected)):
-            articles = self.word_articles().articles(word)
-            # The verb counts where the knowledge base has a longer word it begins ("scanner"); other
-            # words only in one of their forms ("promo" only begins "Promotions": a short form, not a topic).
-            # Rare needs many articles to be rare among (a tenth of them at most), but for the verb.
-            used = known_word(word, vocabulary) if word == verb else bool(articles)
-            rare = len(articles) <= RARE_ACTION_DOCS and (word == verb or len(articles) <= RARE_SHARE * self.article_count())
-            if used and rare and word not in found and word not in EN_STOPWORDS \
-                    and not mentions(word, evidence) and not self._has_synonym(word, evidence):
-                found.append(word)
+        words = [w for w in dict.fromkeys(how_to_words(corrected)) if w not in found and w not in EN_STOPWORDS]
+        if words:
+            word_articles = self.word_articles()
+            said = WordArticles([("", evidence)])  # the evidence's words in all their forms, read once
+            for word in words:
+                articles = word_articles.articles(word)
+                # The verb counts where the knowledge base has a longer word it begins ("scanner"); other
+                # words only in one of their forms ("promo" only begins "Promotions": a short form, not a
+                # topic). Rare needs many articles to be rare among (a tenth of them at most), but for the verb.
+                used = known_word(word, vocabulary) if word == verb else bool(articles)
+                rare = len(articles) <= RARE_ACTION_DOCS and (word == verb or len(articles) <= RARE_SHARE * len(word_articles))
+                if used and rare and not said.articles(word) and not self._has_synonym(word, evidence):
+                    found.append(word)
         return found + [p for p in other_platforms(query, self.corpus(), evidence) if p not in found]
-
-    def article_count(self) -> int:
-        return len(self.word_articles())
 
     def word_articles(self) -> WordArticles:
         """Which articles of the current index use each word (rebuilt with the index)."""
