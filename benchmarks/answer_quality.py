@@ -87,6 +87,10 @@ SETS: dict[str, LabelledSet] = {
     # A fifth, written the same way once the fourth was opened for study (session 10); not studied.
     "gnome_heldout5": LabelledSet("gnome_heldout5", DATA / "gnome_help_kb" / "articles",
                                   AQ_DATA / "gnome_heldout5_in_scope.csv", AQ_DATA / "gnome_heldout5_out_of_scope.csv"),
+    # A second help centre: 49 other GNOME Help articles (none of the 38 above), questions written
+    # from them alone (session 11), so the rules meet articles they were never shaped on.
+    "gnome_kb2": LabelledSet("gnome_kb2", DATA / "gnome_help_kb2" / "articles",
+                             AQ_DATA / "gnome_kb2_in_scope.csv", AQ_DATA / "gnome_kb2_out_of_scope.csv"),
 }
 
 IN_SCOPE_VERDICTS = ("correct", "wrong_with_citation", "refused_wrongly", "uncited", "error")
