@@ -91,6 +91,11 @@ SETS: dict[str, LabelledSet] = {
     # from them alone (session 11), so the rules meet articles they were never shaped on.
     "gnome_kb2": LabelledSet("gnome_kb2", DATA / "gnome_help_kb2" / "articles",
                              AQ_DATA / "gnome_kb2_in_scope.csv", AQ_DATA / "gnome_kb2_out_of_scope.csv"),
+    # Held out on the second help centre: written independently of gnome_kb2's questions (session 11);
+    # kept unstudied, so its totals say whether rules shaped on gnome_kb2 carry over.
+    "gnome_kb2_heldout": LabelledSet("gnome_kb2_heldout", DATA / "gnome_help_kb2" / "articles",
+                                     AQ_DATA / "gnome_kb2_heldout_in_scope.csv",
+                                     AQ_DATA / "gnome_kb2_heldout_out_of_scope.csv"),
 }
 
 IN_SCOPE_VERDICTS = ("correct", "wrong_with_citation", "refused_wrongly", "uncited", "error")
