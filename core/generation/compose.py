@@ -52,7 +52,7 @@ _ASKS = [
     ("duration", re.compile(r"\bhow (long|soon|quickly|fast)\b|\bwhen will\b|\bhow many (days|hours|weeks|minutes)\b|多久|多长时间|几天|多少天|什么时候", re.I)),
     ("price", re.compile(r"\bhow much\b|\bcost|\bprice|\bfee\b|\bcharge|\bfree\b|\bpay\b.*\bshipping|\bamounts?\b|\bdenominations?\b|运费|多少钱|费用|价格|收费|面额", re.I)),
     ("count", re.compile(r"\bhow many\b|\bmax(imum)?\b|\blimit\b|\bat least\b|几个|几张|最多|多少个", re.I)),
-    ("phone", re.compile(r"\bphone\b|\bcall\b|\bnumber\b(?!.*\border)|\btelephone\b|电话", re.I)),
+    ("phone", re.compile(r"\bphone\b|\bcall\b|(?<!port )(?<!serial )(?<!model )(?<!version )(?<!pin )\bnumber\b(?!.*\border)|\btelephone\b|电话", re.I)),
     ("email", re.compile(r"\be-?mail (address|you)|\bemail\b.*\b(support|contact)|邮箱|电子邮件", re.I)),
     ("time", re.compile(r"\bhours\b|\bopen\b|\bwhat time\b|\bwhen (are|is) (you|the|support)\b|营业时间|几点|工作时间", re.I)),
     # "with the keyboard" asks for keys; "keyboard layout" or "an english keyboard" does not.
@@ -156,6 +156,12 @@ _NOT_HOW_TO = re.compile(
     r"may|might|has|have|had|am|any|much|many)\b", re.I)
 
 
+# Where to do something is how to get there: the steps name the panel ("where do i enter the proxy
+# address"); where a thing is kept ("where do i find my screenshots") is a place, asked as a fact.
+_WHERE_TO = re.compile(r"\bwhere (?:do|can|could|would|should|shall) (?:i|we|you) (?:go to |need to |have to )?"
+                       r"(?!find\b|see\b|get\b|look\b|put\b|save\b|keep\b|store\b|download\b)[a-z]{2,}\b", re.I)
+# "is there a way to only accept a key if i hold it down": a how-to question in yes/no clothes.
+_IS_THERE_A_WAY = re.compile(r"^\s*(?:is there|are there|any) (?:a |an |any |some )?(?:way|option|setting)s? (?:to|for|of)\b", re.I)
 _ASKS_WHAT = re.compile(r"\b(what|which|who|whom|whose|why|when|where|how (much|many|long|soon|often|old))\b", re.I)
 
 
@@ -167,6 +173,8 @@ def is_how_to(question: str) -> bool:
         return True  # "stop laptop from sleeping when i close the lid", "change volume for one app"
     if re.match(r"^\s*how\b", question, re.I):
         return not re.match(r"^\s*how (much|many|long|soon|often|old|far|fast|quickly|big|large)\b", question, re.I)
+    if _WHERE_TO.search(question) or _IS_THERE_A_WAY.match(question):
+        return True  # "where do i swap the mouse buttons", "is there a way to email a file from Files"
     return not _NOT_HOW_TO.match(question) and not _ASKS_WHAT.search(question) and not _asks_yes_no_after(question)
 
 
@@ -445,7 +453,12 @@ class Composer:
         echoes = bool(last_tokens) and len(last_tokens - q_tokens) / len(last_tokens) < RESTATES + 0.2 \
             and not (last.kind == "sentence" and _PURPOSED.match(last.text))
         if len(chosen) == 1 and echoes and last.position + 1 < len(own) and not last.text.rstrip().endswith((":", "：")):
-            chosen = [*chosen, own[last.position + 1]]
+            following = own[last.position + 1]
+            if following.kind == "step":
+                # "You can swap the left and right buttons …" goes on in steps: all of them, not the first.
+                lead, block = _step_list(own, following.block)
+                return [*chosen, *(u for u in ([lead] if lead else []) + block if u not in chosen)]
+            chosen = [*chosen, following]
             last = chosen[-1]
         # A sentence goes on in the next ("… Then, find the hidden file and rename it …"), and an
         # instruction in prose ("To unhide a file, go to the folder …") in the instructions after it.

@@ -41,6 +41,17 @@ SHORTHAND = frozenset(
     "isnt arent wasnt werent dont doesnt didnt cant couldnt wont wouldnt shouldnt hasnt havent hadnt "
     "mustnt neednt aint im ive youre youve youll theyre theyve thats whats wheres theres heres lets".split())
 COMMON_ZIPF = 4.3  # wordfreq's scale: 4.3 ≈ 20 per million words
+# English's closed classes, past the stopword list: quantifiers, indefinite pronouns and adverbs of
+# frequency and degree. However few articles use one ("always", "whole", "several"), it counts or
+# qualifies what is asked and never names a topic the knowledge base might lack.
+CLOSED_CLASS = frozenset(
+    """all any some every each both either neither several many much few whole entire
+    something anything everything nothing someone anyone everyone somebody anybody everybody nobody
+    somewhere anywhere everywhere nowhere else
+    always never ever often sometimes usually rarely seldom again anymore still already just really even
+    only also too very quite rather once twice""".split())
+# "aaaaaaaa", "sooo": a letter typed three times or more is how it sounds, not a name.
+_DRAWN_OUT = re.compile(r"([a-z])\1\1")
 
 
 @lru_cache(maxsize=1)
@@ -108,7 +119,7 @@ def foreign_names(question: str, vocabulary: Collection[str], stopwords: Collect
     """Words of an (already typo-corrected) English question that name something outside the KB."""
     found = []
     for word in _WORD.findall(question.lower()):
-        if len(word) < MIN_LENGTH or word in stopwords or word in SHORTHAND:
+        if len(word) < MIN_LENGTH or word in stopwords or word in SHORTHAND or _DRAWN_OUT.search(word):
             continue
         if any(form in vocabulary for form in _forms(word)) or any(v.startswith(word) for v in vocabulary):
             continue
@@ -154,11 +165,13 @@ def asked_action(question: str) -> str | None:
 
 def how_to_words(question: str) -> list[str]:
     """The words of a how-to question from its verb on ("scan", "document", "printer" in "how do i
-    scan a document with my printer"), shorthand left out; none for another kind of question."""
+    scan a document with my printer"), shorthand and closed-class words left out; none for another
+    kind of question."""
     match = _ASKED_ACTION.match(question)
     if match is None or asked_action(question) is None:
         return []
-    return [w for w in _WORD.findall(question[match.start(1):].lower()) if len(w) >= 3 and w not in SHORTHAND]
+    return [w for w in _WORD.findall(question[match.start(1):].lower())
+            if len(w) >= 3 and w not in SHORTHAND and w not in CLOSED_CLASS]
 
 
 def unknown_action(question: str, vocabulary: Collection[str]) -> list[str]:
@@ -208,9 +221,9 @@ def mentions(word: str, text: str) -> bool:
 # modifiers ("how do i set up fingerprint login", "how do i find my public ip address").
 _NOT_THE_OBJECT = frozenset(
     """up on off out in into down back over away a an the my your our their his her its this that these those
-    some any all every each to for of with from by at about new old own other another public private default
-    current external internal different same whole entire specific certain main extra more less few many
-    multiple several first second last next previous""".split())
+    to for of with from by at about new old own other another public private default
+    current external internal different same specific certain main extra more less
+    multiple first second last next previous""".split()) | CLOSED_CLASS
 SYNONYM_SIMILARITY = 0.65  # all-MiniLM-L6-v2, word against word: apps ~ applications 0.71, vpn ~ network 0.55
 
 

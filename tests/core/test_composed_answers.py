@@ -646,3 +646,61 @@ def test_the_other_way_asked_for_is_not_replaced_by_the_steps_of_the_usual_way()
             "bar and selecting Large Text.")
     answer = _compose("quickest way to turn on large text without going into settings", text, "Change text size")
     assert "accessibility icon on the top bar" in answer, answer
+
+
+def test_counting_and_frequency_words_are_never_foreign(tmp_path):
+    """"how can i change the language of the whole computer", "… the one that always gets picked",
+    "delete several contacts at once" were refused: few articles say "whole", "always" or "several",
+    but those words count or qualify, they name nothing; nor does a drawn-out "aaaaaaaa"."""
+    from core.retrieval.build import build_index
+    from core.retrieval.retriever import Retriever
+    from core.retrieval.terms import foreign_names, how_to_words
+    from tests.conftest import make_settings
+
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "language.md").write_text("# Change which language you use\n\nOpen Region & Language in Settings and "
+                                    "choose the language of the computer.\n", encoding="utf-8")
+    (kb / "other.md").write_text("# Backups\n\nThe whole folder is always copied to several disks.\n", encoding="utf-8")
+    for n in range(20):
+        (kb / f"topic-{n}.md").write_text(f"# Topic {n}\n\nOpen Settings to change topic {n}.\n", encoding="utf-8")
+    settings = make_settings(kb_dir=kb, index_dir=tmp_path / "index")
+    build_index(settings)
+    retriever = Retriever(settings)
+    evidence = "Change which language you use Open Region & Language in Settings and choose the language of the computer."
+    assert "whole" not in how_to_words("how can i change the language of the whole computer")
+    assert retriever.foreign_names("how can i change the language of the whole computer", evidence) == []
+    assert retriever.foreign_names("how can i always change the language on several computers", evidence) == []
+    assert "backups" in retriever.foreign_names("how do i change the language on the backups folder", evidence)
+    assert foreign_names("when i hold a key it goes aaaaaaaa", {"key", "hold"}) == []
+    assert foreign_names("when i hold a key it goes zqxv", {"key", "hold"}) == ["zqxv"]
+
+
+@pytest.mark.parametrize("question, how_to", [
+    ("im a lefty, where do i swap the left and right mouse buttons", True),
+    ("IT gave me a proxy address. where do I enter it?", True),
+    ("is there a way to email a file straight from the file manager", True),
+    ("where do i find my screenshots", False),  # a place, asked as a fact
+    ("where are my screenshots saved", False),
+    ("is the wifi password stored somewhere", False),
+])
+def test_where_to_do_something_and_is_there_a_way_ask_for_the_steps(question, how_to):
+    from core.generation.compose import is_how_to
+
+    assert is_how_to(question) is how_to
+
+
+def test_an_introduction_that_echoes_the_question_brings_all_its_steps_not_the_first():
+    """"where do i swap the left and right mouse buttons" got the introduction and step 1 only."""
+    text = ("You can swap the behavior of the left and right buttons on your mouse.\n\n"
+            "1. Open Mouse & Touchpad in Settings.\n2. In the General section, switch Primary button to Right.\n\n"
+            "This setting affects every pointing device.")
+    answer = _compose("can i swap the left and right buttons on my mouse", text, "Use your mouse left-handed")
+    assert "Primary button to Right" in answer and "Open Mouse & Touchpad" in answer, answer
+
+
+def test_a_port_number_is_not_a_phone_number():
+    from core.generation.compose import asked_facts
+
+    assert "phone" not in asked_facts("IT gave me a proxy address and a port number, where do I enter them?")
+    assert "phone" in asked_facts("whats the number for support")
