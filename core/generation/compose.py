@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.retrieval.terms import mentions
 from core.retrieval.units import Unit, passage_units
 from core.generation.verification import _AMOUNT, _EMAIL, _NUMBER, _PHONE_NUMBER, _SHORTCUT, _URL, Embed, content_tokens
 from core.language import is_cjk
@@ -109,11 +110,23 @@ _TRIES = re.compile(r"^(?:try|check|make sure|ensure|verify|restart|reboot|unplu
 # "is automatic login a security risk", "do my downloads keep running when the screen is locked": a
 # yes/no question is answered by a statement ("… they will be able to access your account"), not by
 # the steps of the feature it names. ("can i …" is left out: it is as often "how do i …" in disguise.)
-_YES_NO = re.compile(r"^\s*(?:is|are|was|were|does|do|did|will|would|should|has|have)\b", re.I)
+_YES_NO = re.compile(r"^\s*(?:is|are|was|were|does|do|did|will|would|should|has|have)\b"
+                     r"|^\s*can (?:the|it|this|that|these|those|my|your|our|a|an)\b", re.I)  # "can the files app search …"
 # ... or asked after what happened: "deleted some stuff with rm, is it in the trash somewhere",
 # "if i change the time zone do i have to fix the clock myself"
 _YES_NO_AFTER = re.compile(r"(?:,|\s)\s*(?:is|are|does|do|can|will|should)\s+(?:i|it|they|that|this|these)\b", re.I)
+# "which tab in Tweaks has the lid setting", "what key switches it to video": the noun asked for
+# must be in the answer ("Select the General tab."), more than any other word of the question.
+_ASKED_NOUN = re.compile(r"\b(?:which|what)\s+(?:kind of |type of |sort of )?([a-z]{3,})\b", re.I)
+_NOT_A_NOUN = frozenset(
+    """is are was were do does did can could will would should shall may might must has have had happens happened
+    happen the and you your yours our its his her their this that these those about else time when where""".split())
+ASKED_NOUN = 0.15
 NOT_AN_ANSWER = 0.5  # an instruction or step, for such a question: only where nothing else is there
+# A step that states what follows from a condition ("If you have the Automatic Time Zone switch set to
+# on, your time zone should update automatically if you have a working internet connection.") is a
+# statement in a list, not an instruction: it may answer a yes/no question.
+_STATES = re.compile(rf"^(?:if|when|once|after) [^,:]{{3,80}},(?!\s*(?:then|{_IMPERATIVE})\b)", re.I)
 # "do i have to press esc first or can i just type", "quickest way to turn on large text without going
 # into settings": the question asks for another way, which the text offers with "Alternatively, …".
 _ANOTHER_WAY = re.compile(r"\bor (?:can|could|do|should) (?:i|we|you)\b|\bwithout (?:going|opening|using)\b|"
@@ -249,6 +262,9 @@ def _render(units: Sequence[Unit], question_tokens: set[str], steps: bool = Fals
     # A heading that is itself a question ("Didn't get the email?") introduces, it does not qualify.
     lead = heading if heading and head_tokens - body_tokens and not heading.rstrip().endswith(("?", "？")) else ""
     listed = 0
+    # A lone step or item among sentences ("If you have the Automatic Time Zone switch set to on, …")
+    # is not numbered: "1." promises a list.
+    listed_units = len({u.line for u in units if u.kind in ("item", "step", "row")})
     previous: Unit | None = None
     for unit in units:
         space = "" if is_cjk(unit.text) else " "
@@ -257,7 +273,7 @@ def _render(units: Sequence[Unit], question_tokens: set[str], steps: bool = Fals
             parts.append(space + unit.text)  # the next sentence of the same list item
         elif unit.kind in ("item", "step", "row"):
             listed += 1
-            marker = (f"{listed}. " if steps else "- ") if len(units) > 1 else ""
+            marker = (f"{listed}. " if steps else "- ") if listed_units > 1 else ""
             parts.append(("\n" if parts else "") + marker + unit.text)
         elif previous is not None and previous.kind != "sentence":
             parts.append("\n" + unit.text)  # a sentence after a list is a paragraph of its own
@@ -388,7 +404,9 @@ class Composer:
                     chosen.append(unit)
             # A step that joined the best unit ("Click Keyboard in the sidebar to open the panel.")
             # means nothing out of its list: the list comes whole, with its lead-in.
-            for number in dict.fromkeys(u.block for u in chosen if u.kind == "step" and u is not first):
+            # (A step that states what follows from a condition is whole by itself.)
+            for number in dict.fromkeys(u.block for u in chosen if u.kind == "step" and u is not first
+                                        and not _STATES.match(u.text)):
                 lead, block = _step_list(own, number)
                 chosen += [u for u in ([lead] if lead else []) + block if u not in chosen]
         chosen = self._complete(chosen, units, q_tokens, whole_lists=not facts_asked)
@@ -452,7 +470,8 @@ class Composer:
         # (An instruction naming what to click is not an echo, however many of the question's words it uses.)
         echoes = bool(last_tokens) and len(last_tokens - q_tokens) / len(last_tokens) < RESTATES + 0.2 \
             and not (last.kind == "sentence" and _PURPOSED.match(last.text))
-        if len(chosen) == 1 and echoes and last.position + 1 < len(own) and not last.text.rstrip().endswith((":", "：")):
+        if len(chosen) == 1 and echoes and last.kind != "step" and last.position + 1 < len(own) \
+                and not last.text.rstrip().endswith((":", "：")):
             following = own[last.position + 1]
             if following.kind == "step":
                 # "You can swap the left and right buttons …" goes on in steps: all of them, not the first.
@@ -513,6 +532,7 @@ class Composer:
         trouble = is_trouble(query)
         yes_no = bool(_YES_NO.match(query) or _asks_yes_no_after(query)) and not how_to and not trouble
         another_way = bool(_ANOTHER_WAY.search(query))
+        noun = next((m.group(1).lower() for m in _ASKED_NOUN.finditer(query) if m.group(1).lower() not in _NOT_A_NOUN), None)
         doc_best: dict[str, float] = {}
         for hit in hits:
             doc_best[hit.passage.doc_id] = max(doc_best.get(hit.passage.doc_id, hit.score), hit.score)
@@ -546,13 +566,16 @@ class Composer:
                 elif _CAPABILITY.search(unit.text) and own >= 0.4 and (unit.passage, unit.context) not in with_steps:
                     # An introduction with no steps under it; one with steps leads to them (compose()).
                     score -= INTRODUCES
+            if noun and mentions(noun, unit.text):
+                score += ASKED_NOUN
             if another_way and _ALTERNATIVE.match(unit.text):
                 score += ALTERNATIVE
             if trouble and unit.kind == "step" and not _CAUSE.search(unit.text) and not _TRIES.match(unit.text):
                 score -= FEATURE_STEPS
             if trouble and _CAUSE.search(unit.text):
                 score += EXPLAINS
-            if yes_no and (unit.kind == "step" or (_INSTRUCTION.match(unit.text) and not _PURPOSED.match(unit.text))):
+            if yes_no and ((unit.kind == "step" and not _STATES.match(unit.text))
+                           or (_INSTRUCTION.match(unit.text) and not _PURPOSED.match(unit.text))):
                 score -= NOT_AN_ANSWER
             score += 0.5 * (doc_best[hits[unit.passage].passage.doc_id] - top if cjk else hits[unit.passage].score - top)
             scores.append(score)

@@ -147,7 +147,8 @@ def foreign_names_zh(question: str, corpus: str) -> list[str]:
 # on printers or resetting come. Only after an explicit "how do i / how to / can i": a bare first word
 # is as often the subject of a problem report ("app is playing sound but …").
 _ASKED_ACTION = re.compile(
-    r"^\s*(?:how (?:do|can|could|should|would) (?:i|you|we|one)|how to|can (?:i|you|we)|help me|i (?:want|need) to)"
+    r"^\s*(?:how (?:do|can|could|should|would) (?:i|you|we|one)|how to|can (?:i|you|we)|help me|i (?:want|need) to"
+    r"|is (?:it|there) (?:possible|a way|any way) (?:for me )?to)"
     r"\s+(?:quickly |easily |still |also )?([a-z]{3,})\b", re.I)
 
 

@@ -704,3 +704,42 @@ def test_a_port_number_is_not_a_phone_number():
 
     assert "phone" not in asked_facts("IT gave me a proxy address and a port number, where do I enter them?")
     assert "phone" in asked_facts("whats the number for support")
+
+
+TIMEZONE = ("Update your time zone to your current location so that your time is correct.\n\n"
+            "1. Open Date & Time in Settings.\n"
+            "2. If you have the Automatic Time Zone switch set to on, your time zone should update automatically "
+            "if you have an internet connection.\n"
+            "3. Click Time Zone, then select your location on the map.")
+
+
+def test_a_step_that_states_what_follows_from_a_condition_answers_a_yes_no_question_alone(composing):
+    """"does automatic time zone need internet to work?": the step that says so is a statement, not an
+    instruction; it answers by itself, unnumbered, without the list around it."""
+    hit = _hit("clock.md", TIMEZONE, 0.8, "Change your timezone")
+    answer = composing.composer.compose("does automatic time zone need internet to work?", [hit]).text
+    assert "internet connection" in answer, answer
+    assert "Open Date & Time" not in answer and "1." not in answer, answer
+
+
+def test_can_the_app_do_something_is_a_yes_no_question():
+    from core.generation.compose import _YES_NO
+
+    assert _YES_NO.match("can the files app search the text inside my documents")
+    assert not _YES_NO.match("can i search the text inside my documents")  # as often "how do i"
+
+
+def test_the_noun_asked_for_by_which_or_what_is_in_the_answer():
+    """"which tab in tweaks has the lid close setting" got "You need to have Tweaks installed …"."""
+    text = ("You need to have Tweaks installed on your computer to change this setting.\n\n"
+            "Be very careful if you change the lid close setting.\n\n"
+            "1. Open Tweaks.\n2. Select the General tab.\n3. Switch Suspend when laptop lid is closed to off.")
+    answer = _compose("which tab in tweaks has the lid close setting", text, "Close the lid")
+    assert "General tab" in answer, answer
+
+
+def test_is_it_possible_to_is_a_how_to_question_for_foreign_words():
+    from core.retrieval.terms import asked_action, how_to_words
+
+    assert asked_action("is there a way to take a screenshot after a 5 second delay") == "take"
+    assert "wallpaper" in how_to_words("is it possible to have a different wallpaper on each of my two monitors")
