@@ -173,6 +173,9 @@ _NOT_HOW_TO = re.compile(
 # address"); where a thing is kept ("where do i find my screenshots") is a place, asked as a fact.
 _WHERE_TO = re.compile(r"\bwhere (?:do|can|could|would|should|shall) (?:i|we|you) (?:go to |need to |have to )?"
                        r"(?!find\b|see\b|get\b|look\b|put\b|save\b|keep\b|store\b|download\b)[a-z]{2,}\b", re.I)
+# "what do i need to change in the print window": what to do is how to do it.
+_WHAT_TO_DO = re.compile(r"\bwhat (?:do|should|must|would) (?:i|we) (?:need to |have to )?"
+                         r"(?:do|change|set|select|click|press|choose|pick|enable|adjust|turn)\b", re.I)
 # "is there a way to only accept a key if i hold it down": a how-to question in yes/no clothes.
 _IS_THERE_A_WAY = re.compile(r"^\s*(?:is there|are there|any) (?:a |an |any |some )?(?:way|option|setting)s? (?:to|for|of)\b", re.I)
 _ASKS_WHAT = re.compile(r"\b(what|which|who|whom|whose|why|when|where|how (much|many|long|soon|often|old))\b", re.I)
@@ -186,7 +189,7 @@ def is_how_to(question: str) -> bool:
         return True  # "stop laptop from sleeping when i close the lid", "change volume for one app"
     if re.match(r"^\s*how\b", question, re.I):
         return not re.match(r"^\s*how (much|many|long|soon|often|old|far|fast|quickly|big|large)\b", question, re.I)
-    if _WHERE_TO.search(question) or _IS_THERE_A_WAY.match(question):
+    if _WHERE_TO.search(question) or _IS_THERE_A_WAY.match(question) or _WHAT_TO_DO.search(question):
         return True  # "where do i swap the mouse buttons", "is there a way to email a file from Files"
     return not _NOT_HOW_TO.match(question) and not _ASKS_WHAT.search(question) and not _asks_yes_no_after(question)
 

@@ -743,3 +743,10 @@ def test_is_it_possible_to_is_a_how_to_question_for_foreign_words():
 
     assert asked_action("is there a way to take a screenshot after a 5 second delay") == "take"
     assert "wallpaper" in how_to_words("is it possible to have a different wallpaper on each of my two monitors")
+
+
+def test_what_do_i_need_to_change_asks_for_the_steps():
+    from core.generation.compose import is_how_to
+
+    assert is_how_to("trying to print addresses onto envelopes, what do i need to change in the print window?")
+    assert not is_how_to("what does the print window show")
